@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Forklift set-up: install the system packages (apt on Debian/Ubuntu, dnf on
+# Fedora/RHEL) and the Python packages into .venv at the repo root.
+# Idempotent: a second run installs nothing new.
+#   ci/setup.sh          the tools for building
+#   ci/setup.sh --test   plus the tools the test suite drives (qemu, mmdebstrap, ...)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if command -v apt-get >/dev/null 2>&1; then
+    pkgs=(rpm rpmlint python3-rpm createrepo-c python3-createrepo-c dnf python3-dnf
+          checkpolicy semodule-utils selinux-policy-dev setools bzip2 gnupg git
+          python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils)
+    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static
+          e2fsprogs xfsprogs lvm2 thin-provisioning-tools)
+    missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "ci/setup.sh: installing ${missing[*]}"
+        $SUDO apt-get update -q
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+elif command -v dnf >/dev/null 2>&1; then
+    pkgs=(rpm-build rpmlint python3-rpm createrepo_c python3-createrepo_c python3-dnf
+          checkpolicy policycoreutils selinux-policy-devel setools-console bzip2 gnupg2 git
+          python3-devel krb5-devel gcc make cpio zstd xz mock)
+    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 kernel-core mmdebstrap busybox e2fsprogs
+          xfsprogs lvm2 device-mapper-persistent-data)
+    missing=()
+    for p in "${pkgs[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    [ ${#missing[@]} -gt 0 ] && $SUDO dnf install -y "${missing[@]}"
+else
+    echo "ci/setup.sh: neither apt-get nor dnf found; install the packages listed in this script by hand" >&2
+    exit 1
+fi
+
+# The venv uses the system python3 with system site packages: the rpm,
+# createrepo_c and dnf bindings come from the distro, not from PyPI.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import rpm, createrepo_c' 2>/dev/null; then
+    rm -rf .venv
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.forklift-deps
+if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e '.[dev]'
+    cp pyproject.toml "$stamp"
+fi
