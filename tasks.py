@@ -1,0 +1,211 @@
+"""Forklift's Invoke tasks: argument parsing and one call into tooling/ each.
+
+Run `.venv/bin/invoke --list` for the tasks and `.venv/bin/invoke --help TASK` for each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Context, task
+
+from tooling.cli import console, resolve_build_dir, targets_table, user_errors
+
+# Heavy imports (koji, rpm, createrepo_c) happen inside the tasks that need them.
+
+TARGET_HELP = "target name from specs/targets.toml (repeatable; default: all, or the default target where noted)"
+PACKAGE_HELP = "package name, a directory under specs/ (repeatable; default: all)"
+BUILD_DIR_HELP = "the build tree (default: build/ in the checkout)"
+
+
+def _matrix():  # type: ignore[no-untyped-def]
+    from tooling import model
+
+    return model.load()
+
+
+@task
+@user_errors
+def targets(c: Context) -> None:
+    """Show the target matrix (specs/targets.toml) and each target's facts."""
+    console.print(targets_table(_matrix()))
+
+
+@task(iterable=["target", "package"], help={"target": TARGET_HELP, "package": PACKAGE_HELP,
+                                            "out": "output directory (default: build/specs)"})
+@user_errors
+def render(c: Context, target: list[str] | None = None, package: list[str] | None = None,
+           out: str | None = None) -> None:
+    """Render spec templates to build/specs/<target>/<package>.spec."""
+    from tooling import render as r
+
+    out_dir = Path(out) if out else resolve_build_dir(None) / "specs"
+    paths = r.write_specs(r.render_all(_matrix(), target, package), out_dir)
+    for p in paths:
+        console.print(str(p))
+
+
+@task(iterable=["target", "package"], help={"target": TARGET_HELP, "package": PACKAGE_HELP})
+@user_errors
+def lint(c: Context, target: list[str] | None = None, package: list[str] | None = None) -> None:
+    """Render, then check every spec with `rpmspec -P` (target macros) and rpmlint (specs/rpmlint.toml)."""
+    from tooling import lint as lt
+    from tooling import render as r
+
+    matrix = _matrix()
+    specs = r.render_all(matrix, target, package)
+    paths = r.write_specs(specs, resolve_build_dir(None) / "specs")
+    findings = lt.lint_specs([(s.target, p) for s, p in zip(specs, paths, strict=True)], matrix.root)
+    for f in findings:
+        console.print(str(f), markup=False)
+    lt.raise_for(findings)
+    console.print(f"lint: {len(paths)} specs clean")
+
+
+@task(iterable=["package", "mirror"], help={
+    "package": PACKAGE_HELP, "offline": "use only the cache and local mirror directories",
+    "cache_dir": "source cache (default: $FORKLIFT_CACHE or ~/.cache/forklift/sources)",
+    "mirror": "extra mirror: a directory, a URL base, or lookaside:URL (repeatable, tried in order)"})
+@user_errors
+def sources(c: Context, package: list[str] | None = None, offline: bool = False, cache_dir: str | None = None,
+            mirror: list[str] | None = None) -> None:
+    """Fetch and verify every Source of the packages into the content-addressed cache."""
+    from tooling.sources import api
+
+    api.fetch_sources(_matrix(), package or [], offline=offline, cache_dir=Path(cache_dir) if cache_dir else None,
+                      mirrors=mirror or [])
+
+
+@task(help={"package": "the package to vendor (e.g. device-mapper-persistent-data)",
+            "cache_dir": "source cache (default: $FORKLIFT_CACHE or ~/.cache/forklift/sources)"})
+@user_errors
+def vendor(c: Context, package: str, cache_dir: str | None = None) -> None:
+    """Make the vendor tarball an offline build needs (cargo vendor / go mod vendor); needs network."""
+    from tooling import vendor as v
+
+    v.vendor(_matrix(), package, cache_dir=Path(cache_dir) if cache_dir else None)
+
+
+@task(iterable=["target", "package", "mirror"], help={
+    "target": TARGET_HELP, "package": PACKAGE_HELP, "offline": "use only the cache and local mirror directories",
+    "cache_dir": "source cache", "mirror": "extra mirror (repeatable)", "build_dir": BUILD_DIR_HELP})
+@user_errors
+def srpm(c: Context, target: list[str] | None = None, package: list[str] | None = None, offline: bool = False,
+         cache_dir: str | None = None, mirror: list[str] | None = None, build_dir: str | None = None) -> None:
+    """Build reproducible SRPMs into build/srpms/<target>/."""
+    from tooling import srpm as s
+
+    for p in s.build_srpms(_matrix(), target or [], package or [], build_dir=resolve_build_dir(build_dir), offline=offline,
+                           cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or []):
+        console.print(str(p))
+
+
+@task(name="new-version", iterable=["mirror"], help={
+    "package": "the package to update", "version": "the new upstream version",
+    "offline": "use only the cache and local mirrors", "cache_dir": "source cache", "mirror": "extra mirror"})
+@user_errors
+def new_version(c: Context, package: str, version: str, offline: bool = False, cache_dir: str | None = None,
+                mirror: list[str] | None = None) -> None:
+    """Move a package to a new upstream version: data, hashes, release reset, changelog entry."""
+    from tooling import newversion
+
+    newversion.new_version(_matrix(), package, version, offline=offline,
+                           cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [])
+
+
+@task(iterable=["target", "package"], help={
+    "target": "target name (repeatable; default: the default target in specs/targets.toml)",
+    "package": PACKAGE_HELP, "builder": "auto, mock, mock-container or rpmbuild (default: auto)",
+    "jobs": "builds run in parallel (default: 1)", "force": "rebuild even when the cache says up to date",
+    "json": "write a machine-readable report to this file", "offline": "do not download sources",
+    "dry_run": "print the plan and run nothing", "build_dir": BUILD_DIR_HELP})
+@user_errors
+def build(c: Context, target: list[str] | None = None, package: list[str] | None = None, builder: str = "auto",
+          jobs: int = 1, force: bool = False, json: str | None = None, offline: bool = False,
+          dry_run: bool = False, build_dir: str | None = None) -> None:
+    """Build binary RPMs in dependency order and publish build/repos/<target>/ (the main job)."""
+    from tooling.build import pipeline
+
+    matrix = _matrix()
+    report = pipeline.run_build(matrix, target or [matrix.default_target], package or [], builder=builder,
+                                jobs=jobs, force=force, json_path=Path(json) if json else None,
+                                build_dir=resolve_build_dir(build_dir), offline=offline, dry_run=dry_run)
+    from tooling.cli import exit_with
+
+    exit_with(report.exit_code)
+
+
+@task(help={"out": "output directory (default: build/selinux)",
+            "assertions": "assertions file (default: selinux/assertions.toml)"})
+@user_errors
+def selinux(c: Context, out: str | None = None, assertions: str | None = None) -> None:
+    """Compile the SELinux module in selinux/, compress it and run the policy checks."""
+    from tooling import selinux as se
+
+    pp = se.build_policy(out_dir=Path(out) if out else resolve_build_dir(None) / "selinux")
+    se.check_policy(pp, assertions=Path(assertions) if assertions else None)
+    console.print(f"selinux: {pp} built and checked")
+
+
+@task(help={"target": "target to test (default: the default target)",
+            "via": "provisioner: mock, container or vm (default: vm)",
+            "image": "image path or reference (default: the target's image from specs/targets.toml)",
+            "build_dir": BUILD_DIR_HELP})
+@user_errors
+def smoke(c: Context, target: str | None = None, via: str = "vm", image: str | None = None,
+          build_dir: str | None = None) -> None:
+    """Smoke-test the RPMs in build/repos/<target>/: install, thin pool, engine, container, SELinux."""
+    from tooling import smoke as sm
+
+    matrix = _matrix()
+    sm.run_smoke(matrix, target or matrix.default_target, via=via, image=image, build_dir=resolve_build_dir(build_dir))
+
+
+@task(name="koji-build", iterable=["package"], help={
+    "target": "Forklift target whose koji build target is used", "package": PACKAGE_HELP,
+    "scratch": "scratch build", "nowait": "submit and return without watching",
+    "profile": "koji profile (default: koji)", "dry_run": "print the calls it would make and make none",
+    "build_dir": BUILD_DIR_HELP})
+@user_errors
+def koji_build(c: Context, target: str, package: list[str] | None = None, scratch: bool = False,
+               nowait: bool = False, profile: str = "koji", dry_run: bool = False,
+               build_dir: str | None = None) -> None:
+    """Build the SRPMs of a target on a koji hub, in dependency layers; download the results."""
+    from tooling.koji import api
+
+    api.koji_build(_matrix(), target, package or [], scratch=scratch, nowait=nowait, profile=profile,
+                   dry_run=dry_run, build_dir=resolve_build_dir(build_dir))
+
+
+@task(name="koji-status", help={"task_id": "koji task id", "profile": "koji profile (default: koji)"})
+@user_errors
+def koji_status(c: Context, task_id: int, profile: str = "koji") -> None:
+    """Show a koji task and its children."""
+    from tooling.koji import api
+
+    api.koji_status(task_id, profile=profile)
+
+
+@task(name="koji-tag", positional=["tag"], iterable=["nvr"], help={
+    "tag": "koji tag", "nvr": "build NVR (repeatable)", "profile": "koji profile (default: koji)",
+    "dry_run": "print the calls it would make and make none"})
+@user_errors
+def koji_tag(c: Context, tag: str, nvr: list[str] | None = None, profile: str = "koji",
+             dry_run: bool = False) -> None:
+    """Tag builds into a koji tag and wait for the tagging tasks."""
+    from tooling.koji import api
+
+    api.koji_tag(tag, nvr or [], profile=profile, dry_run=dry_run)
+
+
+@task(help={"fast": "skip the slow tests (real builds and VMs)", "k": "only tests matching this expression"})
+def test(c: Context, fast: bool = False, k: str | None = None) -> None:
+    """Run ruff, mypy and the test suite (what CI runs)."""
+    c.run("ruff check tooling tests tasks.py", pty=False)
+    c.run("mypy", pty=False)
+    args = ["pytest"]
+    if fast:
+        args += ["-m", "'not slow'"]
+    if k:
+        args += ["-k", repr(k)]
+    c.run(" ".join(args), pty=False)
