@@ -31,6 +31,18 @@ def targets(c: Context) -> None:
     console.print(targets_table(_matrix()))
 
 
+@task(name="ci-matrix", help={"arch": "only entries of this architecture"})
+@user_errors
+def ci_matrix(c: Context, arch: str | None = None) -> None:
+    """Print the CI matrix (JSON, one entry per target and arch) for pipelines in ci/."""
+    import json
+
+    from tooling.cli import ci_matrix as matrix_entries
+
+    entries = [e for e in matrix_entries(_matrix()) if arch is None or e["arch"] == arch]
+    print(json.dumps({"include": entries}))
+
+
 @task(iterable=["target", "package"], help={"target": TARGET_HELP, "package": PACKAGE_HELP,
                                             "out": "output directory (default: build/specs)"})
 @user_errors
@@ -100,7 +112,7 @@ def srpm(c: Context, target: list[str] | None = None, package: list[str] | None 
         console.print(str(p))
 
 
-@task(name="new-version", iterable=["mirror"], help={
+@task(name="new-version", positional=["version"], iterable=["mirror"], help={
     "package": "the package to update", "version": "the new upstream version",
     "offline": "use only the cache and local mirrors", "cache_dir": "source cache", "mirror": "extra mirror"})
 @user_errors

@@ -63,3 +63,12 @@ def exit_with(code: int) -> None:
     if code:
         sys.stdout.flush()
         raise Exit(code=code)
+
+
+def ci_matrix(matrix: Matrix) -> list[dict[str, str]]:
+    """The CI matrix, one entry per (target, arch), from specs/targets.toml."""
+    return [
+        {"target": t.name, "arch": arch, "mock_chroot": t.mock_chroot(arch), "container": t.images.container}
+        for t in matrix.targets.values()
+        for arch in t.arches
+    ]

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tooling import REPO_ROOT
+from tooling import REPO_ROOT, sourcesfile
 from tooling.errors import DataError
-from tooling import sourcesfile
 from tooling.sourcesfile import SourceHash
 
 SPECS_DIR = REPO_ROOT / "specs"
@@ -227,7 +226,7 @@ class _Table:
         if name not in self.data:
             if default is ...:
                 raise DataError(self.path, self._k(name), "missing required field" + (f" ({desc})" if desc else ""))
-            return default  # type: ignore[no-any-return]
+            return default
         value = self.data[name]
         ok = isinstance(value, typ) and not (typ is int and isinstance(value, bool))
         if not ok:

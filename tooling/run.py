@@ -4,6 +4,7 @@ command's output."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -114,10 +115,8 @@ def terminate(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: floa
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait()
 
 

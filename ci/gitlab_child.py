@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Write GitLab CI jobs, one per target, from specs/targets.toml (see ci/gitlab-ci.yml)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tooling import model
+from tooling.cli import ci_matrix
+
+
+def main() -> None:
+    jobs = {}
+    for entry in ci_matrix(model.load()):
+        if entry["arch"] != "x86_64":
+            continue
+        jobs[f"build:{entry['target']}"] = {
+            "image": "registry.fedoraproject.org/fedora:latest",
+            "script": [
+                "bash ci/setup.sh",
+                ".venv/bin/invoke sources",
+                f".venv/bin/invoke build --target {entry['target']} --builder mock --json build/report.json",
+            ],
+            "artifacts": {"paths": [f"build/repos/{entry['target']}", "build/report.json"]},
+        }
+    # JSON is valid YAML
+    print(json.dumps(jobs, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Shared test helpers. Each area keeps its own fixtures in tests/<area>/conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tooling import REPO_ROOT
+
+SPECS = REPO_ROOT / "specs"
+
+
+def require_tool(*names: str) -> None:
+    """Skip the calling test, with a reason, when a tool is not on PATH."""
+    missing = [n for n in names if shutil.which(n) is None]
+    if missing:
+        reason = f"needs {', '.join(missing)} on PATH (install with: bash ci/setup.sh --test)"
+        if os.environ.get("FORKLIFT_REQUIRE_TOOLS"):
+            # CI sets this: there every tool the suite drives must be installed
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def spec_tree(tmp_path: Path) -> Path:
+    """A private copy of specs/ (links resolved) that a test may break at will."""
+    dest = tmp_path / "specs"
+    shutil.copytree(SPECS, dest, symlinks=False)
+    return dest
