@@ -125,7 +125,7 @@ def test_unknown_feature_flag_in_package(spec_tree: Path) -> None:
 
 
 def test_unknown_package_selected() -> None:
-    with pytest.raises(DataError, match=r"unknown package 'podman'.*hint: known packages: "):
+    with pytest.raises(DataError, match=r"(?s)unknown package 'podman'.*hint: known packages: "):
         model.load().select_packages(["podman"])
 
 
