@@ -193,14 +193,19 @@ class Matrix:
         return out
 
     def pairs(
-        self, targets: list[str] | tuple[str, ...] | None = None, packages: list[str] | tuple[str, ...] | None = None
+        self,
+        targets: list[str] | tuple[str, ...] | None = None,
+        packages: list[str] | tuple[str, ...] | None = None,
+        *,
+        enabled_only: bool = True,
     ) -> list[tuple[Target, Package]]:
-        """(target, package) pairs selected, skipping packages not enabled for a target."""
+        """(target, package) pairs selected; by default without packages a target does not build
+        (``enabled_when``). Every template still renders for every target (enabled_only=False)."""
         return [
             (t, p)
             for t in self.select_targets(targets)
             for p in self.select_packages(packages)
-            if p.enabled_for(t)
+            if not enabled_only or p.enabled_for(t)
         ]
 
 

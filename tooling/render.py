@@ -154,11 +154,18 @@ def normalise(text: str) -> str:
     return _BLANKS.sub("\n\n", "\n".join(out)) + "\n"
 
 
-def render_all(matrix: Matrix, targets: Iterable[str] | None = None, packages: Iterable[str] | None = None
-               ) -> list[RenderedSpec]:
+def render_all(
+    matrix: Matrix,
+    targets: Iterable[str] | None = None,
+    packages: Iterable[str] | None = None,
+    *,
+    enabled_only: bool = False,
+) -> list[RenderedSpec]:
+    """Render the selected specs. Every template renders for every target by default, also
+    where the target does not build that package (its enabled_when says no)."""
     t = list(targets) if targets else None
     p = list(packages) if packages else None
-    return [RenderedSpec(tg, pk, render_spec(matrix, tg, pk)) for tg, pk in matrix.pairs(t, p)]
+    return [RenderedSpec(tg, pk, render_spec(matrix, tg, pk)) for tg, pk in matrix.pairs(t, p, enabled_only=enabled_only)]
 
 
 def spec_path(out_dir: Path, target: Target, package: Package) -> Path:

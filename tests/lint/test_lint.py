@@ -11,7 +11,7 @@ from tests.conftest import require_tool
 from tooling import lint, model, render
 
 MATRIX = model.load()
-PAIRS = MATRIX.pairs()
+PAIRS = MATRIX.pairs(enabled_only=False)
 
 
 @pytest.fixture(scope="module")

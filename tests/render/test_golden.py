@@ -17,14 +17,12 @@ GOLDEN = REPO_ROOT / "tests" / "golden"
 MATRIX = model.load()
 # EL 9 is the EL target that builds every package (containerd and dmpd included)
 GOLDEN_TARGETS = ("fedora-45", "centos-stream-9")
-CASES = [(t, p) for t, p in MATRIX.pairs(list(GOLDEN_TARGETS))]
+CASES = MATRIX.pairs(list(GOLDEN_TARGETS), enabled_only=False)
 
 
 def test_every_package_has_a_fedora_and_an_el_golden() -> None:
     for pkg in MATRIX.packages:
-        families = {t.family for t, p in CASES if p.name == pkg}
-        assert families == {"el"} or families == {"fedora", "el"}, pkg
-        assert "el" in families, pkg
+        assert {t.family for t, p in CASES if p.name == pkg} == {"fedora", "el"}, pkg
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{t.name}/{p.name}" for t, p in CASES])
