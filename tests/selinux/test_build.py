@@ -1,0 +1,106 @@
+"""build_policy: a real compile with the policy devel Makefile."""
+
+from __future__ import annotations
+
+import bz2
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.selinux.conftest import insert_after, line_of, require_devel
+from tooling.errors import ForkliftError
+from tooling.selinux import build_policy
+from tooling.selinux.cil import facts, module_cil
+
+EXPECTED_TYPES = {
+    "moby_dm_storage_setup_t",
+    "moby_dm_storage_setup_exec_t",
+    "moby_dm_storage_setup_conf_t",
+    "moby_dm_engine_storage_conf_t",
+    "moby_dm_lvm_profile_t",
+    "moby_dm_storage_setup_var_lib_t",
+    "moby_dm_storage_setup_tmp_t",
+    "moby_dm_storage_setup_unit_file_t",
+}
+
+
+def test_build_writes_a_bzip2_module_with_the_domain(built_module: Path, tmp_path: Path) -> None:
+    assert built_module.name == "moby_dm.pp.bz2"
+    raw = bz2.decompress(built_module.read_bytes())
+    assert raw == (built_module.parent / "work" / "moby_dm.pp").read_bytes()
+    module = facts(module_cil(built_module, tmp_path))
+    assert set(module.types) == EXPECTED_TYPES
+    assert module.permissive == ()
+    # the domain is a systemd daemon entered from its executable
+    assert "moby_dm_storage_setup_t" in module.attribute_members["daemon"]
+    assert "moby_dm_storage_setup_exec_t" in module.attribute_members["entry_type"]
+
+
+def test_build_is_reproducible(built_module: Path, tmp_path: Path) -> None:
+    again = build_policy(out_dir=tmp_path)
+    assert again.read_bytes() == built_module.read_bytes()
+
+
+def test_syntax_error_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
+    require_devel()
+    src = variant(te=insert_after("self:fifo_file", "allow moby_dm_storage_setup_t self:capability { sys_admin ;"))
+    line = line_of(src / "moby_dm.te", "self:capability { sys_admin ;")
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    msg = str(err.value)
+    assert f"{src / 'moby_dm.te'}:{line}: 'syntax error' at token ';'" in msg
+    assert "allow moby_dm_storage_setup_t self:capability { sys_admin ;" in msg
+    assert not (tmp_path / "out" / "moby_dm.pp.bz2").exists()
+
+
+def test_undeclared_type_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
+    require_devel()
+    src = variant(te=insert_after("self:fifo_file", "allow moby_dm_storage_setup_t no_such_type_t:file read;"))
+    line = line_of(src / "moby_dm.te", "no_such_type_t")
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    assert f"moby_dm.te:{line}: 'unknown type no_such_type_t'" in str(err.value)
+
+
+def test_unknown_interface_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
+    require_devel()
+    src = variant(te=insert_after("self:fifo_file", "not_an_interface(moby_dm_storage_setup_t)"))
+    line = line_of(src / "moby_dm.te", "not_an_interface(")
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    assert f"moby_dm.te:{line}: 'syntax error' at token 'not_an_interface'" in str(err.value)
+
+
+def test_broken_file_contexts_name_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
+    require_devel()
+    bad = "/usr/bin/foo\t--\tgen_context(system_u:object_r:moby_dm_storage_setup_exec_t,s0"
+    src = variant(fc=insert_after("moby-dm-storage-setup\\.service", bad))
+    line = line_of(src / "moby_dm.fc", "/usr/bin/foo")
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    # m4 reports where the unterminated call starts
+    assert f"moby_dm.fc:{line}: ERROR: end of file in argument list" in str(err.value)
+
+
+def test_missing_source_file(tmp_path: Path) -> None:
+    require_devel()
+    (tmp_path / "moby_dm.te").write_text("policy_module(moby_dm, 0.1.0)\n")
+    with pytest.raises(ForkliftError, match=r"moby_dm\.if is missing"):
+        build_policy(out_dir=tmp_path / "out", source_dir=tmp_path)
+
+
+def test_missing_devel_makefile(tmp_path: Path) -> None:
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path, makefile=tmp_path / "no" / "Makefile")
+    assert "selinux-policy-dev" in str(err.value)
+
+
+def test_broken_interface_file_fails_although_make_succeeds(variant: Callable[..., Path], tmp_path: Path) -> None:
+    require_devel()
+    src = variant(**{"if": lambda text: text + "interface(`moby_dm_broken',`\n\tallow $1 self:file read;\n"})
+    line = line_of(src / "moby_dm.if", "interface(`moby_dm_broken'")
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    # m4 reports where the unterminated string starts
+    assert f"moby_dm.if:{line}: ERROR: end of file in string" in str(err.value)

@@ -1,0 +1,205 @@
+"""Resolve a package's sources to verified local files.
+
+For each Source: a local one is its file in specs/<package>/; a remote or
+lookaside one comes from the cache, or else from the first mirror location that
+has it (downloaded to a partial file, hash-checked, signature-checked, renamed
+into the cache). Patches are files in specs/<package>/. Offline, only the cache
+and local ``dir`` mirrors are used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tooling.errors import ForkliftError
+from tooling.model import Package, Source
+from tooling.sources.cache import SourceCache
+from tooling.sources.fetch import FetchPolicy, NotFoundError, TransientFailure, download
+from tooling.sources.mirrors import Location, Mirror, locations
+from tooling.sources.signature import SignatureError, verify_detached
+
+
+@dataclass(frozen=True)
+class MissingSource:
+    package: str
+    file: str
+    tried: tuple[str, ...]  # "where: why"
+    offline: bool
+    vendored: bool  # a lookaside-only source made by `invoke vendor`
+
+    def describe(self) -> str:
+        lines = [f"{self.package}: {self.file} is missing"]
+        lines += [f"    looked in {t}" for t in self.tried] or ["    no place to look (no mirrors configured)"]
+        lines.append(f"    to supply it: {self.how()}")
+        return "\n".join(lines)
+
+    def how(self) -> str:
+        ways = []
+        if self.offline:
+            ways.append("run `invoke sources` on a machine with network (fills the cache)")
+        else:
+            ways.append("add a mirror that has it (--mirror, FORKLIFT_MIRRORS, ~/.config/forklift/mirrors.toml)")
+        ways.append("drop the file into a local mirror directory (--mirror dir:PATH)")
+        if self.vendored:
+            ways.append(f"run `invoke vendor --package {self.package}` to produce it")
+        return "; or ".join(ways)
+
+
+class MissingSourcesError(ForkliftError):
+    def __init__(self, missing: list[MissingSource]) -> None:
+        self.missing = missing
+        body = "\n".join(m.describe() for m in missing)
+        super().__init__(
+            f"{len(missing)} source file(s) missing:\n{body}",
+            hint="`invoke sources` fetches and verifies them into the cache; add --offline to use only the cache "
+            "and local mirror directories",
+        )
+
+
+@dataclass
+class _Attempts:
+    tried: list[str] = field(default_factory=list)
+
+
+def resolve_sources(
+    package: Package,
+    *,
+    cache: SourceCache,
+    mirrors: list[Mirror],
+    offline: bool,
+    policy: FetchPolicy = FetchPolicy(),
+) -> dict[str, Path]:
+    """file name -> verified path for every Source and Patch of ``package``.
+
+    Raises MissingSourcesError listing every file that could not be found, and
+    HashMismatchError / SignatureError at once for a file that was found but is wrong.
+    """
+    found: dict[str, Path] = {}
+    missing: list[MissingSource] = []
+    for src in package.sources:
+        if src.kind == "local":
+            found[src.file] = package.directory / src.file
+            continue
+        path = resolve_one(package, src, cache=cache, mirrors=mirrors, offline=offline, policy=policy)
+        if isinstance(path, MissingSource):
+            missing.append(path)
+        else:
+            found[src.file] = path
+    for patch in package.patches:
+        found[patch.file] = package.directory / patch.file
+    if missing:
+        raise MissingSourcesError(missing)
+    return found
+
+
+def resolve_one(
+    package: Package,
+    src: Source,
+    *,
+    cache: SourceCache,
+    mirrors: list[Mirror],
+    offline: bool,
+    policy: FetchPolicy = FetchPolicy(),
+) -> Path | MissingSource:
+    assert src.hash is not None, f"{package.name}: {src.file} has no hash (model guarantees one)"
+    cached = cache.get(src.hash)
+    if cached is not None:
+        return cached
+    tried = [f"cache {cache.path_for(src.hash)}: not there"]
+    for loc in locations(src, package.name, mirrors, offline=offline):
+        got = _try(package, src, loc, cache, policy, tried)
+        if got is not None:
+            return got
+    return MissingSource(package.name, src.file, tuple(tried), offline, vendored=src.kind == "lookaside")
+
+
+def _try(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy,
+         tried: list[str]) -> Path | None:
+    assert src.hash is not None
+    h = src.hash
+    if loc.is_local:
+        p = Path(loc.where)
+        if not p.is_file():
+            tried.append(f"{loc.where}: no such file")
+            return None
+        candidate = cache.scratch(h.filename)
+        shutil.copyfile(p, candidate)
+        origin = str(p)
+    else:
+        candidate = cache.partial_path(h)
+        try:
+            download(loc.where, candidate, policy=policy)
+        except NotFoundError as exc:
+            tried.append(f"{loc.where}: HTTP {exc.status}")
+            return None
+        except TransientFailure as exc:
+            tried.append(f"{loc.where}: {exc.last} (after {policy.attempts} attempts)")
+            return None
+        origin = loc.where
+    # hash first: a mismatch raises and keeps the file aside in rejected/
+    verified = _verify_hash_then_signature(package, src, loc, candidate, cache, origin, policy)
+    return verified
+
+
+def _verify_hash_then_signature(package: Package, src: Source, loc: Location, candidate: Path, cache: SourceCache,
+                                origin: str, policy: FetchPolicy) -> Path:
+    assert src.hash is not None
+    from tooling.sources.cache import HashMismatchError, file_digest
+
+    actual = file_digest(candidate, src.hash.hashtype)
+    if actual != src.hash.hexdigest:
+        kept = cache.reject(candidate, src.file)
+        raise HashMismatchError(src.hash, actual, origin, kept)
+    if src.signature and src.keyring:
+        sig = fetch_signature(package, src, loc, cache, policy)
+        try:
+            verify_detached(candidate, sig, package.directory / src.keyring, what=f"{package.name}: {src.file}")
+        except SignatureError:
+            cache.reject(candidate, src.file)
+            raise
+        finally:
+            cache.discard(sig)
+    return cache.admit(candidate, src.hash, origin=origin)
+
+
+def fetch_signature(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy) -> Path:
+    """The detached signature for ``src``: next to the file in a local directory, else from its URL."""
+    assert src.signature is not None
+    sig_name = src.signature.rsplit("/", 1)[-1]
+    tried: list[str] = []
+    if loc.is_local:
+        p = Path(loc.where).with_name(sig_name)
+        if p.is_file():
+            tmp = cache.scratch(sig_name)
+            shutil.copyfile(p, tmp)
+            return tmp
+        tried.append(f"{p}: no such file")
+    if not loc.is_local or not _offline_only(loc):
+        tmp = cache.scratch(sig_name)
+        tmp.unlink()
+        try:
+            return download(src.signature, tmp, policy=policy)
+        except (NotFoundError, TransientFailure) as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            tried.append(str(exc))
+    raise SignatureError(
+        f"{package.name}: {src.file} declares a signature ({src.signature}) but it could not be obtained:\n"
+        + "\n".join(f"    {t}" for t in tried),
+        hint=f"put {sig_name} next to {src.file} in the mirror directory, or fetch online",
+    )
+
+
+def _offline_only(loc: Location) -> bool:
+    # a local file found offline: the signature must be local too (no network offline)
+    return loc.is_local and _OFFLINE.active
+
+
+class _OfflineFlag:
+    active = False
+
+
+_OFFLINE = _OfflineFlag()
