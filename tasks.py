@@ -155,7 +155,8 @@ def selinux(c: Context, out: str | None = None, assertions: str | None = None) -
     from tooling import selinux as se
 
     pp = se.build_policy(out_dir=Path(out) if out else resolve_build_dir(None) / "selinux")
-    se.check_policy(pp, assertions=Path(assertions) if assertions else None)
+    report = se.check_policy(pp, assertions=Path(assertions) if assertions else None)
+    console.print(report.summary(), markup=False)
     console.print(f"selinux: {pp} built and checked")
 
 

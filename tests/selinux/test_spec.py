@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import require_tool
 from tests.selinux.conftest import require_devel
 from tooling import model, render
+from tooling.selinux import SELINUX_DIR
 from tooling.selinux.cil import facts, module_cil
 
 PKG = "moby-engine-dm-selinux"
@@ -81,3 +83,10 @@ def test_rpmbuild_builds_the_subpackage(tmp_path: Path) -> None:
     packaged = work / "usr/share/selinux/packages/targeted/moby_dm.pp.bz2"
     bz2.decompress(packaged.read_bytes())  # valid bzip2
     assert "moby_dm_storage_setup_t" in facts(module_cil(packaged, tmp_path / "cil")).types
+
+
+def test_module_version_matches_the_package() -> None:
+    te = (SELINUX_DIR / "moby_dm.te").read_text()
+    m = re.search(r"^policy_module\(moby_dm, ([^)]+)\)", te, re.M)
+    assert m is not None
+    assert m.group(1) == model.load().packages[PKG].version

@@ -179,38 +179,67 @@ def _active(rule: Any) -> bool:
     return bool(cond.evaluate() == rule.conditional_block)
 
 
-def check_rule(policy: Any, a: RuleAssertion) -> str | None:
-    """None when the policy grants ``a``, else why not."""
+def _names(policy: Any, name: str) -> frozenset[str]:
+    """A type and every attribute holding it (what a rule may name to cover it)."""
+    item = policy.lookup_type_or_attr(name)
+    if isinstance(item, setools.policyrep.TypeAttribute):
+        return frozenset({name})
+    return frozenset({name, *(a.name for a in item.attributes())})
+
+
+def granted(policy: Any, assertions: Iterable[RuleAssertion]) -> dict[RuleAssertion, set[str]]:
+    """What the policy grants for each assertion, in one pass over its TE rules.
+
+    allow: the union of the permissions of every active rule whose source and
+    target cover the assertion's types (attributes expanded, as sesearch does);
+    type_transition: {"default"} when an active rule with that default exists.
+    """
+    todo = list(assertions)
+    names = {a: (_names(policy, a.source), _names(policy, a.target)) for a in todo}
+    by_key: dict[tuple[str, str], list[RuleAssertion]] = {}
+    for a in todo:
+        by_key.setdefault((a.kind, a.tclass), []).append(a)
+    out: dict[RuleAssertion, set[str]] = {a: set() for a in todo}
+    for rule in policy.terules():
+        candidates = by_key.get((rule.ruletype.name, rule.tclass.name))
+        if not candidates:
+            continue
+        source, target = rule.source.name, rule.target.name
+        for a in candidates:
+            sources, targets = names[a]
+            if source not in sources or not (target in targets or (target == "self" and a.source == a.target)):
+                continue
+            if not _active(rule):
+                continue
+            if a.kind == "allow":
+                out[a] |= set(rule.perms)
+            elif rule.default.name == a.default:
+                out[a].add("default")
+    return out
+
+
+def _reason(a: RuleAssertion, have: set[str]) -> str | None:
     if a.kind == "allow":
-        query = setools.TERuleQuery(policy, ruletype=["allow"], source=a.source, target=a.target, tclass=[a.tclass])
-        granted: set[str] = set()
-        for rule in query.results():
-            if _active(rule):
-                granted |= set(rule.perms)
-        missing = a.perms - granted
-        if missing:
-            return f"missing permission(s) {{ {' '.join(sorted(missing))} }}"
-        return None
-    query = setools.TERuleQuery(
-        policy, ruletype=["type_transition"], source=a.source, target=a.target, tclass=[a.tclass], default=a.default
-    )
-    if any(_active(rule) for rule in query.results()):
-        return None
-    return "no such type_transition"
+        missing = a.perms - have
+        return f"missing permission(s) {{ {' '.join(sorted(missing))} }}" if missing else None
+    return None if have else "no such type_transition"
 
 
 def evaluate_rules(policy: Any, assertions: Iterable[RuleAssertion], path: Path) -> Outcome:
     out = Outcome()
+    applicable: list[RuleAssertion] = []
     for a in assertions:
         names = dict.fromkeys(t for t in (a.source, a.target, a.default, *a.requires) if t and t != "self")
         absent = [t for t in names if not _type_exists(policy, t)]
         if absent and set(absent) <= set(a.requires):
             out.not_applicable.append(f"{path.name} {a.key}: {a} (policy has no {', '.join(absent)})")
-            continue
-        if absent:
+        elif absent:
             out.failed.append(f"{path.name} {a.key}: {a}\n      the policy has no type {', '.join(absent)} ({a.why})")
-            continue
-        reason = check_rule(policy, a)
+        else:
+            applicable.append(a)
+    have = granted(policy, applicable)
+    for a in applicable:
+        reason = _reason(a, have[a])
         if reason is None:
             out.passed.append(a)
         else:
