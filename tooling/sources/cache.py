@@ -13,10 +13,12 @@ hashes it first and renames it into place: nothing unverified is ever there.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,18 @@ class SourceCache:
 
     def partial_path(self, h: SourceHash) -> Path:
         return self.root / "partial" / f"{h.hashtype}-{h.hexdigest}.part"
+
+    @contextlib.contextmanager
+    def lock(self, h: SourceHash) -> Iterator[None]:
+        """An exclusive lock (flock) for fetching one file, so that parallel runs do not share a partial file."""
+        d = self.root / "partial"
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / f"{h.hashtype}-{h.hexdigest}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def scratch(self, name: str) -> Path:
         """A fresh temporary path inside the cache (same file system as the store)."""

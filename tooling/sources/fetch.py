@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import urllib3.exceptions
@@ -32,6 +33,9 @@ class FetchPolicy:
     read_timeout: float = 60.0  # seconds without a byte before the attempt is abandoned
 
 
+DEFAULT_POLICY = FetchPolicy()
+
+
 class NotFoundError(ForkliftError):
     """The server answered with a final 4xx: this URL does not have the file."""
 
@@ -46,6 +50,7 @@ class TransientFailure(ForkliftError):
 
     def __init__(self, url: str, attempts: int, last: str) -> None:
         self.url = url
+        self.attempts = attempts
         self.last = last
         super().__init__(f"{url}: gave up after {attempts} attempts; last error: {last}")
 
@@ -54,11 +59,29 @@ class _Retry(Exception):
     pass
 
 
+# hosts that refused every connection attempt (DNS failure, refused, connect timeout): later
+# downloads from them in the same process fail at once instead of waiting through the backoff again
+_unreachable: dict[str, str] = {}
+
+
+def forget_unreachable_hosts() -> None:
+    _unreachable.clear()
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return isinstance(exc, requests.ConnectionError) and any(
+        k in text for k in ("NewConnectionError", "NameResolutionError", "Failed to resolve", "Connection refused")
+    )
+
+
 def download(
     url: str,
     dest: Path,
     *,
-    policy: FetchPolicy = FetchPolicy(),
+    policy: FetchPolicy = DEFAULT_POLICY,
     session: requests.Session | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
@@ -66,11 +89,15 @@ def download(
 
     Raises NotFoundError for a final 4xx and TransientFailure when every attempt failed.
     """
+    host = urlsplit(url).netloc
+    if host in _unreachable:
+        raise TransientFailure(url, 0, f"skipped: {host} could not be reached earlier in this run ({_unreachable[host]})")
     own = session is None
     sess = session or requests.Session()
     sess.headers.setdefault("User-Agent", USER_AGENT)
     dest.parent.mkdir(parents=True, exist_ok=True)
     last = "no attempt made"
+    connect_failures = 0
     try:
         for attempt in range(1, policy.attempts + 1):
             try:
@@ -85,8 +112,12 @@ def download(
                 urllib3.exceptions.HTTPError,
             ) as exc:
                 last = f"{type(exc).__name__}: {exc}"
+                if _is_connect_failure(exc):
+                    connect_failures += 1
             if attempt < policy.attempts:
                 sleep(min(policy.backoff * 2 ** (attempt - 1), policy.max_backoff))
+        if connect_failures == policy.attempts:
+            _unreachable[host] = last.split(":", 1)[0]
         raise TransientFailure(url, policy.attempts, last)
     finally:
         if own:

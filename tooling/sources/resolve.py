@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tooling.errors import ForkliftError
 from tooling.model import Package, Source
-from tooling.sources.cache import SourceCache
-from tooling.sources.fetch import FetchPolicy, NotFoundError, TransientFailure, download
+from tooling.sources.cache import HashMismatchError, SourceCache, file_digest
+from tooling.sources.fetch import DEFAULT_POLICY, FetchPolicy, NotFoundError, TransientFailure, download
 from tooling.sources.mirrors import Location, Mirror, locations
 from tooling.sources.signature import SignatureError, verify_detached
 
@@ -59,18 +59,13 @@ class MissingSourcesError(ForkliftError):
         )
 
 
-@dataclass
-class _Attempts:
-    tried: list[str] = field(default_factory=list)
-
-
 def resolve_sources(
     package: Package,
     *,
     cache: SourceCache,
     mirrors: list[Mirror],
     offline: bool,
-    policy: FetchPolicy = FetchPolicy(),
+    policy: FetchPolicy = DEFAULT_POLICY,
 ) -> dict[str, Path]:
     """file name -> verified path for every Source and Patch of ``package``.
 
@@ -102,22 +97,26 @@ def resolve_one(
     cache: SourceCache,
     mirrors: list[Mirror],
     offline: bool,
-    policy: FetchPolicy = FetchPolicy(),
+    policy: FetchPolicy = DEFAULT_POLICY,
 ) -> Path | MissingSource:
     assert src.hash is not None, f"{package.name}: {src.file} has no hash (model guarantees one)"
     cached = cache.get(src.hash)
     if cached is not None:
         return cached
-    tried = [f"cache {cache.path_for(src.hash)}: not there"]
-    for loc in locations(src, package.name, mirrors, offline=offline):
-        got = _try(package, src, loc, cache, policy, tried)
-        if got is not None:
-            return got
+    with cache.lock(src.hash):  # another process may be fetching the same file
+        cached = cache.get(src.hash)
+        if cached is not None:
+            return cached
+        tried = [f"cache {cache.path_for(src.hash)}: not there"]
+        for loc in locations(src, package.name, mirrors, offline=offline):
+            got = _try(package, src, loc, cache, policy, tried, offline)
+            if got is not None:
+                return got
     return MissingSource(package.name, src.file, tuple(tried), offline, vendored=src.kind == "lookaside")
 
 
 def _try(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy,
-         tried: list[str]) -> Path | None:
+         tried: list[str], offline: bool) -> Path | None:
     assert src.hash is not None
     h = src.hash
     if loc.is_local:
@@ -136,25 +135,26 @@ def _try(package: Package, src: Source, loc: Location, cache: SourceCache, polic
             tried.append(f"{loc.where}: HTTP {exc.status}")
             return None
         except TransientFailure as exc:
-            tried.append(f"{loc.where}: {exc.last} (after {policy.attempts} attempts)")
+            tried.append(f"{loc.where}: {exc.last}" + (f" (after {exc.attempts} attempts)" if exc.attempts else ""))
             return None
         origin = loc.where
     # hash first: a mismatch raises and keeps the file aside in rejected/
-    verified = _verify_hash_then_signature(package, src, loc, candidate, cache, origin, policy)
-    return verified
+    return _verify(package, src, loc, candidate, cache, origin, policy, offline)
 
 
-def _verify_hash_then_signature(package: Package, src: Source, loc: Location, candidate: Path, cache: SourceCache,
-                                origin: str, policy: FetchPolicy) -> Path:
+def _verify(package: Package, src: Source, loc: Location, candidate: Path, cache: SourceCache,
+            origin: str, policy: FetchPolicy, offline: bool) -> Path:
     assert src.hash is not None
-    from tooling.sources.cache import HashMismatchError, file_digest
-
     actual = file_digest(candidate, src.hash.hashtype)
     if actual != src.hash.hexdigest:
         kept = cache.reject(candidate, src.file)
         raise HashMismatchError(src.hash, actual, origin, kept)
     if src.signature and src.keyring:
-        sig = fetch_signature(package, src, loc, cache, policy)
+        try:
+            sig = fetch_signature(package, src, loc, cache, policy, offline=offline)
+        except SignatureError:
+            cache.discard(candidate)  # hash-verified, but unusable without its signature
+            raise
         try:
             verify_detached(candidate, sig, package.directory / src.keyring, what=f"{package.name}: {src.file}")
         except SignatureError:
@@ -165,7 +165,8 @@ def _verify_hash_then_signature(package: Package, src: Source, loc: Location, ca
     return cache.admit(candidate, src.hash, origin=origin)
 
 
-def fetch_signature(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy) -> Path:
+def fetch_signature(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy, *,
+                    offline: bool) -> Path:
     """The detached signature for ``src``: next to the file in a local directory, else from its URL."""
     assert src.signature is not None
     sig_name = src.signature.rsplit("/", 1)[-1]
@@ -177,7 +178,7 @@ def fetch_signature(package: Package, src: Source, loc: Location, cache: SourceC
             shutil.copyfile(p, tmp)
             return tmp
         tried.append(f"{p}: no such file")
-    if not loc.is_local or not _offline_only(loc):
+    if not offline:
         tmp = cache.scratch(sig_name)
         tmp.unlink()
         try:
@@ -192,14 +193,3 @@ def fetch_signature(package: Package, src: Source, loc: Location, cache: SourceC
         hint=f"put {sig_name} next to {src.file} in the mirror directory, or fetch online",
     )
 
-
-def _offline_only(loc: Location) -> bool:
-    # a local file found offline: the signature must be local too (no network offline)
-    return loc.is_local and _OFFLINE.active
-
-
-class _OfflineFlag:
-    active = False
-
-
-_OFFLINE = _OfflineFlag()

@@ -1,0 +1,156 @@
+"""The rendered package specs, checked with rpm's own parser under each target's macros."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+
+from tests.packages.conftest import GO_PACKAGES, MATRIX, PACKAGES, TARGETS, Rendered
+
+RenderFn = Callable[[str, str], Rendered]
+
+
+def names(deps: list[str]) -> set[str]:
+    return {d.split()[0] for d in deps}
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_engine_requires_the_dm_thin_runtime(render_pkg: RenderFn, target: str) -> None:
+    reqs = render_pkg("moby-engine-dm", target).query("requires")
+    assert {"lvm2", "device-mapper-persistent-data", "xfsprogs", "device-mapper-libs", "containerd", "runc"} <= names(reqs)
+    # container-selinux with an epoch-qualified minimum (epoch:version)
+    assert [r for r in reqs if re.fullmatch(r"container-selinux >= \d+:[0-9.]+", r)], reqs
+    assert [r for r in reqs if re.fullmatch(r"device-mapper-libs >= [0-9.]+", r)], reqs
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_engine_conflicts_with_the_engines_it_would_fight(render_pkg: RenderFn, target: str) -> None:
+    conflicts = names(render_pkg("moby-engine-dm", target).query("conflicts"))
+    assert {"moby-engine", "docker-ce", "podman-docker"} <= conflicts
+    assert {"docker-ce-cli", "moby-engine", "podman-docker"} <= names(render_pkg("docker-cli", target).query("conflicts"))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_btrfs_driver_follows_the_target_flag(render_pkg: RenderFn, target: str) -> None:
+    spec = render_pkg("moby-engine-dm", target)
+    has_btrfs = MATRIX.targets[target].features["btrfs"]
+    assert 'DOCKER_BUILDTAGS="%{buildtags}"' in spec.section("build")
+    tags = spec.global_macro("buildtags").split()
+    assert {"seccomp", "selinux", "journald"} <= set(tags)
+    assert ("exclude_graphdriver_btrfs" in tags) is not has_btrfs
+    # and the expanded spec (rpm's view) carries the same tags
+    assert f'DOCKER_BUILDTAGS="{" ".join(tags)}"' in spec.expanded()
+    assert ("btrfs-progs-devel" in names(spec.query("buildrequires"))) is has_btrfs
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_engine_is_a_dynamic_build_with_devicemapper(render_pkg: RenderFn, target: str) -> None:
+    build = render_pkg("moby-engine-dm", target).section("build")
+    assert re.search(r"^hack/make\.sh dynbinary$", build, re.M), build
+    assert "static_build" not in build and "exclude_graphdriver_devicemapper" not in build
+    assert "device-mapper-devel" in names(render_pkg("moby-engine-dm", target).query("buildrequires"))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_engine_systemd_scriptlets_and_sysusers(render_pkg: RenderFn, target: str) -> None:
+    text = render_pkg("moby-engine-dm", target).text
+    for macro in ("%systemd_post", "%systemd_preun", "%systemd_postun_with_restart"):
+        assert re.search(rf"^{macro} docker\.service docker\.socket$", text, re.M), macro
+    assert "%{_sysusersdir}/docker.conf" in text
+    compat = "%sysusers_create_compat" in text
+    assert compat is not MATRIX.targets[target].features["sysusers_macros"]
+
+
+def test_tini_is_built_from_a_declared_source() -> None:
+    pkg = MATRIX.packages["moby-engine-dm"]
+    tini = [s for s in pkg.sources if s.file.startswith("tini-")]
+    assert tini and tini[0].hash is not None and tini[0].url and tini[0].url.startswith("https://github.com/krallin/tini/")
+
+
+# --------------------------------------------------------------------------- every package
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("target", TARGETS)
+def test_check_section_tests_the_built_version(render_pkg: RenderFn, package: str, target: str) -> None:
+    spec = render_pkg(package, target)
+    check = spec.section("check", expanded=True)
+    version = spec.package.version
+    if package == "device-mapper-persistent-data":
+        assert re.search(r"-V \| grep -qx '" + re.escape(version) + "'", check), check
+    else:
+        # the binary's own --version output compared with the expected version and commit
+        assert "--version" in check and version in check
+        commit = spec.package.vars["commit"]
+        assert commit[:7] in check, check
+
+
+NETWORK = re.compile(
+    r"\b(curl|wget|git\s+clone|git\s+fetch|go\s+get|go\s+mod\s+(download|vendor|tidy)|pip\s+install|npm\s+install)\b"
+    r"|go\s+install\s+\S+@"
+    r"|(?:^|\s)cargo\s+(?!.*--offline)(build|vendor|fetch|install)"
+    r"|GOPROXY=(?!off\b)|GOFLAGS=[^\n]*-mod=mod|GOTOOLCHAIN=(?!local\b)",
+    re.M,
+)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("target", TARGETS)
+def test_no_network_in_prep_or_build(render_pkg: RenderFn, package: str, target: str) -> None:
+    spec = render_pkg(package, target)
+    for section in ("prep", "build"):
+        # comments are not run
+        body = "\n".join(line for line in spec.section(section).splitlines() if not line.lstrip().startswith("#"))
+        assert not NETWORK.search(body), f"%{section} of {package} may reach the network: {NETWORK.search(body)}"
+
+
+def test_network_pattern_catches_the_usual_fetches() -> None:
+    for bad in ("git clone https://x/tini", "go install github.com/x/y@v1", "cargo build --release",
+                "curl -LO https://x", "GOPROXY=https://proxy.golang.org", "go mod vendor"):
+        assert NETWORK.search(bad), bad
+    for ok in ("cargo build --release --offline --locked", "GOPROXY=off GOTOOLCHAIN=local", "git-core"):
+        assert not NETWORK.search(ok), ok
+
+
+@pytest.mark.parametrize("package", GO_PACKAGES)
+@pytest.mark.parametrize("target", TARGETS)
+def test_bundled_go_modules_are_declared(render_pkg: RenderFn, package: str, target: str) -> None:
+    spec = render_pkg(package, target)
+    provides = [p for p in spec.query("provides") if p.startswith("bundled(golang(")]
+    declared = spec.package.vars["bundled"]
+    assert len(provides) == len(declared) > 20
+    for p in provides:
+        assert re.fullmatch(r"bundled\(golang\([\w./~+-]+\)\) = [0-9][0-9A-Za-z.+~]*", p), p
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_vendored_crates_are_declared(render_pkg: RenderFn, target: str) -> None:
+    spec = render_pkg("device-mapper-persistent-data", target)
+    provides = [p for p in spec.query("provides") if p.startswith("bundled(crate(")]
+    assert len(provides) == len(spec.package.vars["bundled"]) > 50
+    text = spec.text
+    for tool in spec.package.vars["tools"]:
+        assert re.search(rf"^%{{_sbindir}}/{tool}$", text, re.M), tool
+    assert {t.split("_")[0] for t in spec.package.vars["tools"]} == {"thin", "cache", "era"}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_changelog_license_and_doc(render_pkg: RenderFn, package: str) -> None:
+    spec = render_pkg(package, "fedora-45")
+    text = spec.text
+    assert re.search(r"^%license ", text, re.M) and re.search(r"^%doc ", text, re.M)
+    changelog = text.split("%changelog", 1)[1]
+    assert re.search(rf"^\* \w{{3}} \w{{3}} \d\d \d{{4}} .+ - {re.escape(spec.package.version)}-{spec.package.release}$",
+                     changelog, re.M), changelog[:200]
+
+
+def test_packages_built_only_where_the_target_lacks_them() -> None:
+    for target in MATRIX.targets.values():
+        assert MATRIX.packages["containerd"].enabled_for(target) is not target.features["distro_containerd"]
+        assert (MATRIX.packages["device-mapper-persistent-data"].enabled_for(target)
+                is not target.features["distro_dmpd_rust"])

@@ -1,0 +1,2 @@
+"""koji builds: profile sessions (session), planned calls (calls), task watching (watch),
+task output (download), dependency layers (layers); tasks.py calls api."""

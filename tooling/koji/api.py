@@ -1,0 +1,203 @@
+"""What tasks.py calls: koji-build, koji-status, koji-tag. Each raises ForkliftError on user-facing failure.
+
+The optional keywords (poll_interval, retry, console) exist for tests and scripts;
+tasks.py leaves them at their defaults (the profile's poll_interval, RetryPolicy()).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from koji_cli.lib import unique_path
+from rich.console import Console
+
+from tooling.build.plan import SrpmInfo
+from tooling.errors import ForkliftError
+from tooling.koji import calls as plan
+from tooling.koji.download import download_results, explain_failures
+from tooling.koji.layers import layer_srpms, select_srpms, wait_for_repo
+from tooling.koji.session import Hub, Profile, RetryPolicy, load_profile
+from tooling.koji.watch import TaskTree, Watcher
+from tooling.model import Matrix
+from tooling.run import run
+
+
+def _console(console: Console | None) -> Console:
+    return console or Console(highlight=False)
+
+
+@contextmanager
+def _logged_in(profile: Profile, retry: RetryPolicy | None) -> Iterator[Hub]:
+    hub = Hub(profile, retry=retry)
+    hub.login()
+    try:
+        yield hub
+    finally:
+        hub.logout()
+
+
+def _print_calls(console: Console, title: str, calls: list[plan.Call]) -> None:
+    console.print(f"[bold]dry run[/]: {title}; the calls it would make (none made):")
+    for call in calls:
+        console.print("  " + call.text(), markup=False)
+
+
+def _failure_error(hub: Hub, tree: TaskTree, what: str, profile: Profile) -> ForkliftError:
+    failures = explain_failures(hub, tree)
+    failed_roots = [r for r in tree.roots if tree.tasks[r].state != "CLOSED"]
+    body = "\n".join(f.text() for f in failures) or "\n".join(
+        f"task {r} {tree.tasks[r].label}: {tree.tasks[r].state}" for r in failed_roots)
+    links = " ".join(profile.task_url(r) for r in failed_roots) if profile.weburl else ""
+    return ForkliftError(f"{what} failed on koji:\n{body}",
+                         hint=(f"details: {links}" if links else "see `invoke koji-status TASK_ID`"))
+
+
+def koji_build(matrix: Matrix, target: str, packages: list[str], *, scratch: bool, nowait: bool, profile: str,
+               dry_run: bool, build_dir: Path, poll_interval: float | None = None, retry: RetryPolicy | None = None,
+               console: Console | None = None) -> None:
+    """Build build/srpms/<target>/*.src.rpm on koji in dependency layers; download the results
+    into build/results/<target>/<package>/ and publish build/repos/<target>/."""
+    out = _console(console)
+    tgt = matrix.select_targets([target])[0]
+    infos = select_srpms(build_dir / "srpms" / target, target, packages)
+    layers = layer_srpms(infos, scratch=scratch, nowait=nowait)
+    prof = load_profile(profile)
+    poll = prof.poll_interval if poll_interval is None else poll_interval
+    upload_dir = unique_path("cli-build")
+    results = build_dir / "results" / target
+    repo_dir = build_dir / "repos" / target
+    if dry_run:
+        _print_calls(out, f"koji build of {len(infos)} SRPM(s) for {target} (koji target {tgt.koji_target})",
+                     plan.plan_build(prof, tgt.koji_target, layers, upload_dir=upload_dir, scratch=scratch,
+                                     nowait=nowait, results_dir=results, repo_dir=repo_dir))
+        return
+    with _logged_in(prof, retry) as hub:
+        info = hub.call("getBuildTarget", tgt.koji_target)
+        if not info:
+            raise ForkliftError(
+                f"koji build target {tgt.koji_target!r} (specs/targets.toml: targets.{target}.koji_target) "
+                f"does not exist on {prof.server}",
+                hint="fix koji_target in specs/targets.toml or use a profile for the right hub; "
+                     "`koji list-targets` shows them")
+        watcher = Watcher(hub, out, poll_interval=poll)
+        for n, layer in enumerate(layers, 1):
+            out.print(f"[bold]layer {n}/{len(layers)}[/]: {', '.join(i.nvr for i in layer)}")
+            tasks = {_submit(hub, out, prof, i, tgt.koji_target, upload_dir, scratch): i for i in layer}
+            if nowait:
+                out.print("not waiting (--nowait); follow with `invoke koji-status TASK_ID`: "
+                          + " ".join(str(t) for t in tasks))
+                continue
+            tree = watcher.watch(tasks)
+            rpms = _collect(hub, tree, tasks, results, scratch=scratch, target=target)
+            _publish(repo_dir, rpms)
+            if any(tree.tasks[t].state != "CLOSED" for t in tasks):
+                raise _failure_error(hub, tree, f"layer {n} ({', '.join(i.nvr for i in layer)})", prof)
+            out.print(f"layer {n}: results in {results}/, repo {repo_dir}/ published")
+            if n < len(layers):
+                nvrs = [i.nvr for i in layer]
+                out.print(f"waiting for the {info['build_tag_name']} repo to contain {', '.join(nvrs)}")
+                repo = wait_for_repo(hub, info["build_tag_name"], nvrs, poll_interval=poll)
+                out.print(f"repo {repo['id']} of {info['build_tag_name']} has them (event {repo['create_event']})")
+
+
+def _submit(hub: Hub, out: Console, prof: Profile, info: SrpmInfo, koji_target: str, upload_dir: str,
+            scratch: bool) -> int:
+    out.print(f"uploading {info.path.name} to {upload_dir}")
+    hub.guard(lambda: hub.session.uploadWrapper(str(info.path), upload_dir),
+              f"uploadWrapper({info.path.name!r}, {upload_dir!r})")
+    task_id = int(hub.call("build", f"{upload_dir}/{info.path.name}", koji_target, plan.build_options(scratch),
+                           priority=None))
+    link = f" {prof.task_url(task_id)}" if prof.weburl else ""
+    out.print(f"submitted {info.nvr}: task {task_id}{link}")
+    return task_id
+
+
+def _collect(hub: Hub, tree: TaskTree, tasks: dict[int, SrpmInfo], results: Path, *, scratch: bool,
+             target: str) -> list[Path]:
+    """Download the results of the tasks that closed; return every RPM now in results/<target>/."""
+    for task_id, info in tasks.items():
+        if tree.tasks[task_id].state == "CLOSED":
+            meta: dict[str, Any] = {"target": target, "package": info.name, "nvr": info.nvr, "task_id": task_id,
+                                    "scratch": scratch, "srpm": str(info.path), "status": "success"}
+            download_results(hub, tree, task_id, results / info.name, meta=meta)
+    return sorted(results.glob("*/*.rpm"))
+
+
+def _publish(repo_dir: Path, rpms: list[Path]) -> None:
+    if not rpms:
+        return
+    # tooling.repo (atomic createrepo_c publish, owned by the build area) is imported late
+    try:
+        publish = importlib.import_module("tooling.repo").publish
+    except ModuleNotFoundError as exc:
+        if exc.name != "tooling.repo":
+            raise
+        publish = _publish_fallback
+    publish(repo_dir, rpms)
+
+
+def _publish_fallback(repo_dir: Path, rpms: list[Path]) -> None:
+    """Stand-in until tooling.repo exists: createrepo_c into a staging dir, then swap by rename."""
+    repo_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
+    try:
+        for rpm_path in rpms:
+            shutil.copy2(rpm_path, staging / rpm_path.name)
+        run(["createrepo_c", "--quiet", str(staging)])
+        old = repo_dir.with_name(f".{repo_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if repo_dir.exists():
+            repo_dir.rename(old)
+        staging.rename(repo_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def koji_status(task_id: int, *, profile: str, retry: RetryPolicy | None = None,
+                console: Console | None = None) -> None:
+    """Print a koji task and its children (state, host); for a failed task, the log tail that explains it."""
+    out = _console(console)
+    prof = load_profile(profile)
+    hub = Hub(prof, retry=retry)  # reading tasks needs no login
+    if not hub.call("getTaskInfo", task_id):
+        raise ForkliftError(f"koji task {task_id} does not exist on {prof.server} (profile {prof.name!r})")
+    tree = TaskTree([task_id])
+    watcher = Watcher(hub, out, poll_interval=0)
+    for _ in range(50):  # follow children of children
+        if not watcher.refresh(tree):
+            break
+    out.print(tree.table(f"koji task {task_id}" + (f" ({prof.task_url(task_id)})" if prof.weburl else "")))
+    if any(t.state == "FAILED" for t in tree.tasks.values()):
+        for failure in explain_failures(hub, tree):
+            out.print(failure.text(), markup=False)
+
+
+def koji_tag(tag: str, nvrs: list[str], *, profile: str, dry_run: bool, poll_interval: float | None = None,
+             retry: RetryPolicy | None = None, console: Console | None = None) -> None:
+    """Tag builds into ``tag`` (tagBuild) and wait for the tagging tasks."""
+    out = _console(console)
+    if not nvrs:
+        raise ForkliftError("koji-tag needs at least one build", hint="invoke koji-tag TAG --nvr NAME-VERSION-RELEASE")
+    prof = load_profile(profile)
+    if dry_run:
+        _print_calls(out, f"tag {len(nvrs)} build(s) into {tag}", plan.plan_tag(prof, tag, nvrs))
+        return
+    with _logged_in(prof, retry) as hub:
+        hub.call("getTag", tag, strict=True)
+        for nvr in nvrs:
+            hub.call("getBuild", nvr, strict=True)
+        tasks = [int(hub.call("tagBuild", tag, nvr)) for nvr in nvrs]
+        out.print(f"tagging {', '.join(nvrs)} into {tag}: task(s) {' '.join(map(str, tasks))}")
+        tree = Watcher(hub, out, poll_interval=prof.poll_interval if poll_interval is None else poll_interval
+                       ).watch(tasks)
+        if any(tree.tasks[t].state != "CLOSED" for t in tasks):
+            raise _failure_error(hub, tree, f"tagging into {tag}", prof)
+        out.print(f"tagged into {tag}: {', '.join(nvrs)}")

@@ -1,0 +1,63 @@
+"""Which SRPMs go to koji, in which layers, and waiting for the buildroot repo between layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import koji
+import koji.util
+
+from tooling.build.plan import SrpmInfo, plan_layers, read_srpm
+from tooling.errors import ForkliftError
+from tooling.koji.session import Hub
+
+
+def select_srpms(srpm_dir: Path, target: str, packages: Sequence[str]) -> list[SrpmInfo]:
+    """The SRPMs in build/srpms/<target>/, limited to ``packages`` when given (by SRPM name)."""
+    paths = sorted(srpm_dir.glob("*.src.rpm"))
+    infos = [read_srpm(p) for p in paths]
+    hint = f"run `invoke srpm --target {target}` first"
+    if not infos:
+        raise ForkliftError(f"no SRPMs for target {target} in {srpm_dir}", hint=hint)
+    if not packages:
+        return infos
+    by_name = {i.name: i for i in infos}
+    missing = [p for p in packages if p not in by_name]
+    if missing:
+        raise ForkliftError(f"no SRPM for package(s) {', '.join(missing)} in {srpm_dir}",
+                            hint=hint + (" --package " + " --package ".join(missing)))
+    return [by_name[p] for p in packages]
+
+
+def layer_srpms(infos: list[SrpmInfo], *, scratch: bool, nowait: bool) -> list[list[SrpmInfo]]:
+    """Dependency layers (tooling.build.plan); refuse what koji cannot do with several layers."""
+    layers = plan_layers(infos)
+    if len(layers) > 1 and scratch:
+        later = ", ".join(i.name for layer in layers[1:] for i in layer)
+        raise ForkliftError(
+            f"{later} build-require packages built in this run, but scratch builds never reach the "
+            "buildroot repo, so the later layers could not see the earlier ones",
+            hint="drop --scratch, or build the layers one at a time with --package",
+        )
+    if len(layers) > 1 and nowait:
+        raise ForkliftError(
+            f"{len(layers)} dependency layers need waiting for the buildroot repo between them; --nowait cannot",
+            hint="drop --nowait, or submit one layer at a time with --package",
+        )
+    return layers
+
+
+def wait_for_repo(hub: Hub, build_tag: str, nvrs: list[str], *, poll_interval: float,
+                  timeout_minutes: float = 120) -> dict[str, object]:
+    """Wait until the buildroot repo of ``build_tag`` contains ``nvrs`` (koji.util.RepoWatcher,
+    i.e. repo.request/repo.checkRequest on hubs >= 1.35, like `koji wait-repo --build`)."""
+
+    def wait() -> dict[str, object]:
+        watcher = koji.util.RepoWatcher(hub.session, build_tag, nvrs=nvrs)
+        watcher.PAUSE = poll_interval
+        watcher.TIMEOUT = timeout_minutes
+        repo: dict[str, object] = watcher.waitrepo()
+        return repo
+
+    return hub.guard(wait, f"wait-repo {build_tag} --build {' '.join(nvrs)}")

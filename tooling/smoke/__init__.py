@@ -1,0 +1,69 @@
+"""Smoke tests of the packages in build/repos/<target>/: provisioners (mock,
+container, vm) behind one interface, the checks written once
+(guest/checks.sh), JUnit XML and a readable summary in build/smoke/<target>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tooling.errors import ForkliftError
+from tooling.model import Matrix
+from tooling.smoke import report as report_mod
+from tooling.smoke import verdict
+from tooling.smoke.packages import read_repo
+from tooling.smoke.provision import Provisioner, SmokeRequest
+
+VIAS = ("mock", "container", "vm")
+
+
+def provisioner(via: str) -> Provisioner:
+    if via == "vm":
+        from tooling.smoke.vm import VmProvisioner
+
+        return VmProvisioner()
+    if via == "container":
+        from tooling.smoke.container import ContainerProvisioner
+
+        return ContainerProvisioner()
+    if via == "mock":
+        from tooling.smoke.mock import MockProvisioner
+
+        return MockProvisioner()
+    raise ForkliftError(f"unknown provisioner --via {via!r}", hint=f"choose one of: {', '.join(VIAS)}")
+
+
+def smoke(
+    matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
+    engine: str = "rpm", timeout: float = 600.0,
+) -> report_mod.SmokeReport:
+    """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
+    tgt = matrix.select_targets([target])[0]
+    prov = provisioner(via)
+    repo = read_repo(build_dir / "repos" / target)
+    out_dir = build_dir / "smoke" / target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    request = SmokeRequest(target=tgt, repo=repo, out_dir=out_dir, image=image, engine=engine, timeout=timeout)
+    outcome = prov.run(request)
+    rep = report_mod.SmokeReport(
+        target=target, via=via, engine=outcome.engine,
+        results=tuple(verdict.parse(outcome.console)),
+        timings=outcome.timings, problems=tuple(outcome.problems),
+    )
+    report_mod.write(rep, out_dir)
+    return rep
+
+
+def run_smoke(matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
+              engine: str = "rpm") -> None:
+    """The `invoke smoke` entry point: raises ForkliftError when a check fails."""
+    rep = smoke(matrix, target, via=via, image=image, build_dir=build_dir, engine=engine)
+    out = build_dir / "smoke" / target
+    if not rep.ok:
+        failed = ", ".join(r.name for r in rep.failed) or "no verdict"
+        detail = "\n".join(f"  {r.name}: {r.detail}" for r in rep.failed) + "".join(
+            f"\n  harness: {p}" for p in rep.problems
+        )
+        raise ForkliftError(
+            f"smoke {target} via {via}: failed: {failed}\n{detail}",
+            hint=f"read {out / 'summary.txt'} and the logs under {out}",
+        )

@@ -1,0 +1,274 @@
+#!/bin/sh
+# Forklift smoke checks: written once, run by every provisioner (mock,
+# container, vm) and by the tmt plans. POSIX sh; needs root for the storage
+# and engine checks. Each check prints exactly one verdict line:
+#
+#   FORKLIFT-CHECK <name> <PASS|FAIL|SKIP> <seconds> <detail>
+#
+# and the run ends with "FORKLIFT-END". Settings (environment):
+#   FORKLIFT_CHECKS        checks to run, space separated (default: all, in order)
+#   FORKLIFT_POOL_DEV      empty disk for the engine's thin pool (vm, tmt)
+#   FORKLIFT_SPARE_DEV     second empty disk for the refusal/wipe/teardown checks
+#   FORKLIFT_EXPECT_VERSION  version dockerd --version must report
+#   FORKLIFT_PACKAGES      this repo's packages, for rpm -V (when installed by rpm)
+#   FORKLIFT_ENGINE_MODE   direct (start dockerd here) or systemd
+#   FORKLIFT_IMAGE_BUSYBOX static busybox for the offline test image
+#   FORKLIFT_LOG           directory for logs (default /tmp/forklift-smoke)
+set -u
+ALL="versions storage-config-error storage-refuses-signature storage-wipe-teardown storage-loop \
+storage-setup storage-idempotent engine-start image-load container-run engine-stop thin-check \
+selinux-enforcing selinux-engine-domain selinux-no-avc rpm-verify"
+CHECKS=${FORKLIFT_CHECKS:-$ALL}
+LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
+SETUP=${FORKLIFT_STORAGE_SETUP:-moby-dm-storage-setup}
+MODE=${FORKLIFT_ENGINE_MODE:-direct}
+VG=forklift
+mkdir -p "$LOG"
+FAILED=""
+
+now() { cut -d' ' -f1 /proc/uptime; }
+verdict() { # name status start detail
+    end=$(now)
+    secs=$(awk -v a="$3" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+    detail=$(printf '%s' "$4" | tr '\n' ' ' | cut -c1-400)
+    echo "FORKLIFT-CHECK $1 $2 $secs ${detail:--}"
+    [ "$2" = FAIL ] && FAILED="$FAILED $1"
+    return 0
+}
+have() { command -v "$1" >/dev/null 2>&1; }
+logtail() { tail -n 5 "$1" 2>/dev/null | tr '\n' ' '; }
+conf() { # file, then KEY=value lines
+    f=$1; shift; : > "$f"; for kv in "$@"; do echo "$kv" >> "$f"; done
+}
+need_disks() {
+    [ -n "${FORKLIFT_POOL_DEV:-}" ] && [ -b "$(readlink -f "$FORKLIFT_POOL_DEV")" ]
+}
+need_spare() {
+    [ -n "${FORKLIFT_SPARE_DEV:-}" ] && [ -b "$(readlink -f "$FORKLIFT_SPARE_DEV")" ]
+}
+sigs() { wipefs --noheadings --output TYPE "$1" 2>/dev/null | tr '\n' ' '; }
+
+check_versions() {
+    out=""
+    for b in dockerd docker containerd runc thin_check "$SETUP"; do
+        if ! have "$b"; then
+            case $b in docker|containerd|runc) continue ;; esac
+            echo "$b: not installed"; return 1
+        fi
+        case $b in
+            thin_check) v=$(thin_check -V 2>&1) ;;
+            "$SETUP") "$SETUP" --help >/dev/null 2>&1 && v=ok ;;
+            *) v=$("$b" --version 2>&1 | head -n1) ;;
+        esac || { echo "$b failed: $v"; return 1; }
+        out="$out $b=[$v]"
+    done
+    if [ -n "${FORKLIFT_EXPECT_VERSION:-}" ]; then
+        dockerd --version | grep -q "version ${FORKLIFT_EXPECT_VERSION}" \
+            || { echo "dockerd is not ${FORKLIFT_EXPECT_VERSION}: $(dockerd --version)"; return 1; }
+    fi
+    echo "$out"
+}
+
+check_storage_config_error() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    before=$(dd if="$FORKLIFT_SPARE_DEV" bs=1M count=4 2>/dev/null | md5sum)
+    conf "$LOG/bad.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "CHUNK_SIZE=100K"
+    "$SETUP" --config "$LOG/bad.conf" setup > "$LOG/bad.out" 2>&1; rc=$?
+    after=$(dd if="$FORKLIFT_SPARE_DEV" bs=1M count=4 2>/dev/null | md5sum)
+    [ $rc -eq 2 ] || { echo "exit $rc, want 2: $(logtail "$LOG/bad.out")"; return 1; }
+    grep -q CHUNK_SIZE "$LOG/bad.out" || { echo "error does not name CHUNK_SIZE"; return 1; }
+    [ "$before" = "$after" ] || { echo "disk changed"; return 1; }
+    vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG was created"; return 1; }
+    echo "exit 2, disk untouched: $(head -n1 "$LOG/bad.out")"
+}
+
+check_storage_refuses_signature() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    mkfs.xfs -f -q "$FORKLIFT_SPARE_DEV" || { echo "mkfs.xfs failed"; return 1; }
+    conf "$LOG/sig.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "MIN_DATA_SIZE=64M"
+    "$SETUP" --config "$LOG/sig.conf" setup > "$LOG/sig.out" 2>&1; rc=$?
+    [ $rc -ne 0 ] || { echo "setup accepted a disk with an xfs signature"; return 1; }
+    grep -q "signature" "$LOG/sig.out" || { echo "unclear error: $(logtail "$LOG/sig.out")"; return 1; }
+    case "$(sigs "$FORKLIFT_SPARE_DEV")" in *xfs*) ;; *) echo "xfs signature gone"; return 1 ;; esac
+    vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG was created"; return 1; }
+    echo "refused (exit $rc), xfs kept: $(head -n1 "$LOG/sig.out")"
+}
+
+check_storage_wipe_teardown() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    [ -n "$(sigs "$FORKLIFT_SPARE_DEV")" ] || mkfs.xfs -f -q "$FORKLIFT_SPARE_DEV"
+    conf "$LOG/wipe.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "DATA_SIZE=60%FREE" "MIN_DATA_SIZE=64M" "CHUNK_SIZE=64K"
+    "$SETUP" --config "$LOG/wipe.conf" setup --wipe > "$LOG/wipe.out" 2>&1 \
+        || { echo "setup --wipe failed: $(logtail "$LOG/wipe.out")"; return 1; }
+    lvs --noheadings -o segtype "$VG/thinpool" 2>/dev/null | grep -q thin-pool \
+        || { echo "no thin pool after setup --wipe"; return 1; }
+    "$SETUP" --config "$LOG/wipe.conf" teardown > "$LOG/teardown.out" 2>&1 \
+        || { echo "teardown failed: $(logtail "$LOG/teardown.out")"; return 1; }
+    vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG still there after teardown"; return 1; }
+    s=$(sigs "$FORKLIFT_SPARE_DEV")
+    [ -z "$s" ] || { echo "signatures left after teardown: $s"; return 1; }
+    if [ -f /etc/docker/daemon.json ] && grep -q "$VG-thinpool" /etc/docker/daemon.json; then
+        echo "daemon.json still names the pool"; return 1
+    fi
+    echo "wiped, pool created, torn down: disk blank, VG gone"
+}
+
+check_storage_loop() {
+    have losetup || { echo "SKIP: no losetup"; return 2; }
+    [ -e /dev/loop-control ] || modprobe loop 2>/dev/null
+    f=/var/tmp/forklift-loop.img
+    conf "$LOG/loop.conf" "LOOPBACK_FILE=$f" "LOOPBACK_SIZE=1G" "VG=${VG}loop" "MIN_DATA_SIZE=64M" "DATA_SIZE=50%FREE"
+    "$SETUP" --config "$LOG/loop.conf" setup > "$LOG/loop.out" 2>&1 \
+        || { echo "setup failed: $(logtail "$LOG/loop.out")"; return 1; }
+    lvs --noheadings -o segtype "${VG}loop/thinpool" 2>/dev/null | grep -q thin-pool \
+        || { echo "no loop-backed thin pool"; return 1; }
+    "$SETUP" --config "$LOG/loop.conf" setup > "$LOG/loop2.out" 2>&1 \
+        || { echo "second setup failed: $(logtail "$LOG/loop2.out")"; return 1; }
+    grep -q lvcreate "$LOG/loop2.out" && { echo "second setup ran lvcreate again"; return 1; }
+    "$SETUP" --config "$LOG/loop.conf" teardown > "$LOG/loop3.out" 2>&1 \
+        || { echo "teardown failed: $(logtail "$LOG/loop3.out")"; return 1; }
+    [ -e "$f" ] && { echo "backing file left"; return 1; }
+    losetup -a | grep -q forklift-loop && { echo "loop device still attached"; return 1; }
+    echo "loop-backed pool created, idempotent, torn down"
+}
+
+check_storage_setup() {
+    need_disks || { echo "SKIP: no pool disk (FORKLIFT_POOL_DEV)"; return 2; }
+    mkdir -p /etc/docker
+    [ -f /etc/docker/daemon.json ] || echo '{"log-level": "warn"}' > /etc/docker/daemon.json
+    cp /etc/docker/daemon.json "$LOG/daemon.json.before"
+    conf "$LOG/pool.conf" "DEVS=$FORKLIFT_POOL_DEV" "VG=$VG" "DATA_SIZE=90%FREE" "MIN_DATA_SIZE=256M"
+    "$SETUP" --config "$LOG/pool.conf" setup > "$LOG/setup.out" 2>&1 \
+        || { echo "setup failed: $(logtail "$LOG/setup.out")"; return 1; }
+    lvs --noheadings -o segtype,lv_profile,lv_size "$VG/thinpool" > "$LOG/lvs.out" 2>&1
+    grep -q "thin-pool.*docker-thinpool" "$LOG/lvs.out" || { echo "pool/profile missing: $(cat "$LOG/lvs.out")"; return 1; }
+    grep -q '"devicemapper"' /etc/docker/daemon.json || { echo "daemon.json lacks storage-driver"; return 1; }
+    grep -q "dm.thinpooldev=/dev/mapper/$VG-thinpool" /etc/docker/daemon.json || { echo "daemon.json lacks dm.thinpooldev"; return 1; }
+    for k in $(grep -o '"[a-z-]*":' "$LOG/daemon.json.before"); do
+        grep -q "$k" /etc/docker/daemon.json || { echo "daemon.json lost key $k"; return 1; }
+    done
+    grep -q DOCKER_STORAGE_OPTIONS /etc/sysconfig/docker-storage || { echo "no /etc/sysconfig/docker-storage"; return 1; }
+    grep -q thin_pool_autoextend_threshold /etc/lvm/profile/docker-thinpool.profile || { echo "no LVM profile"; return 1; }
+    echo "pool $(cat "$LOG/lvs.out" | tr -s ' ') on $FORKLIFT_POOL_DEV -> $(readlink -f "$FORKLIFT_POOL_DEV")"
+}
+
+check_storage_idempotent() {
+    need_disks || { echo "SKIP: no pool disk (FORKLIFT_POOL_DEV)"; return 2; }
+    before=$(lvs --noheadings -o lv_uuid "$VG/thinpool" 2>&1)
+    "$SETUP" --config "$LOG/pool.conf" setup > "$LOG/setup2.out" 2>&1 \
+        || { echo "second setup failed: $(logtail "$LOG/setup2.out")"; return 1; }
+    grep -Eq '(pvcreate|vgcreate|lvcreate)' "$LOG/setup2.out" && { echo "second setup re-created: $(logtail "$LOG/setup2.out")"; return 1; }
+    after=$(lvs --noheadings -o lv_uuid "$VG/thinpool" 2>&1)
+    [ "$before" = "$after" ] || { echo "pool changed: $before -> $after"; return 1; }
+    "$SETUP" --config "$LOG/pool.conf" status > "$LOG/status.out" 2>&1 || { echo "status says not set up: $(logtail "$LOG/status.out")"; return 1; }
+    echo "second run changed nothing; status exit 0"
+}
+
+engine_up() {
+    for _ in $(seq 1 90); do docker info > "$LOG/info.out" 2>&1 && return 0; sleep 1; done
+    return 1
+}
+
+check_engine_start() {
+    need_disks || { echo "SKIP: no pool (needs storage-setup)"; return 2; }
+    have dockerd || { echo "dockerd not installed"; return 1; }
+    if [ "$MODE" = systemd ]; then
+        systemctl start docker || { echo "systemctl start docker failed"; return 1; }
+    else
+        dockerd --iptables=false --bridge=none > "$LOG/dockerd.log" 2>&1 &
+        echo $! > "$LOG/dockerd.pid"
+    fi
+    engine_up || { echo "engine did not answer: $(logtail "$LOG/dockerd.log")"; return 1; }
+    grep -q "Storage Driver: devicemapper" "$LOG/info.out" || { echo "not devicemapper: $(grep 'Storage Driver' "$LOG/info.out")"; return 1; }
+    grep -q "Pool Name: $VG-thinpool" "$LOG/info.out" || { echo "pool not used: $(grep 'Pool Name' "$LOG/info.out")"; return 1; }
+    echo "$(docker version --format '{{.Server.Version}}' 2>/dev/null) devicemapper on $VG-thinpool"
+}
+
+check_image_load() {
+    docker info >/dev/null 2>&1 || { echo "SKIP: engine not running"; return 2; }
+    bb=${FORKLIFT_IMAGE_BUSYBOX:-$(command -v busybox)}
+    [ -n "$bb" ] && file_is_static "$bb" || { echo "SKIP: no static busybox for the test image"; return 2; }
+    d=$(mktemp -d); mkdir -p "$d/bin" "$d/tmp"; cp "$bb" "$d/bin/busybox"
+    for a in sh echo cat ls; do ln -s busybox "$d/bin/$a"; done
+    tar -C "$d" -cf "$LOG/busybox.tar" . && rm -rf "$d"
+    docker import "$LOG/busybox.tar" forklift/busybox:smoke > "$LOG/import.out" 2>&1 \
+        || { echo "docker import failed: $(logtail "$LOG/import.out")"; return 1; }
+    echo "imported $(wc -c < "$LOG/busybox.tar") byte tar as forklift/busybox:smoke"
+}
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+
+check_container_run() {
+    docker image inspect forklift/busybox:smoke >/dev/null 2>&1 || { echo "SKIP: no test image"; return 2; }
+    out=$(docker run --rm --network none forklift/busybox:smoke /bin/sh -c \
+        'echo forklift > /written && cat /written' 2>&1); rc=$?
+    [ $rc -eq 0 ] || { echo "exit $rc: $out"; return 1; }
+    [ "$out" = forklift ] || { echo "unexpected output: $out"; return 1; }
+    echo "container wrote and read its filesystem, exit 0"
+}
+
+check_engine_stop() {
+    docker info >/dev/null 2>&1 || { echo "SKIP: engine not running"; return 2; }
+    if [ "$MODE" = systemd ]; then
+        systemctl stop docker docker.socket containerd 2>/dev/null
+    else
+        kill "$(cat "$LOG/dockerd.pid")"
+        for _ in $(seq 1 60); do kill -0 "$(cat "$LOG/dockerd.pid")" 2>/dev/null || break; sleep 1; done
+    fi
+    pkill -x containerd 2>/dev/null; sleep 1
+    dmsetup info -c --noheadings -o name,open 2>/dev/null | grep -v thinpool | grep -q docker \
+        && { echo "engine devices still active: $(dmsetup ls)"; return 1; }
+    docker info >/dev/null 2>&1 && { echo "engine still answers"; return 1; }
+    echo "engine stopped"
+}
+
+check_thin_check() {
+    lvs "$VG/thinpool" >/dev/null 2>&1 || { echo "SKIP: no pool"; return 2; }
+    docker info >/dev/null 2>&1 && { echo "engine still running"; return 1; }
+    lvchange -an "$VG/thinpool" > "$LOG/tc.out" 2>&1 || { echo "cannot deactivate pool: $(logtail "$LOG/tc.out")"; return 1; }
+    lvchange -ay -y "$VG/thinpool_tmeta" >> "$LOG/tc.out" 2>&1 || { echo "cannot activate metadata: $(logtail "$LOG/tc.out")"; return 1; }
+    thin_check "/dev/mapper/$VG-thinpool_tmeta" >> "$LOG/tc.out" 2>&1; rc=$?
+    lvchange -an "$VG/thinpool_tmeta" >/dev/null 2>&1
+    [ $rc -eq 0 ] || { echo "thin_check exit $rc: $(logtail "$LOG/tc.out")"; return 1; }
+    echo "thin_check clean on $VG/thinpool_tmeta"
+}
+
+selinux_on() { [ -f /sys/fs/selinux/enforce ]; }
+check_selinux_enforcing() {
+    selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
+    [ "$(cat /sys/fs/selinux/enforce)" = 1 ] || { echo "SELinux is permissive"; return 1; }
+    echo enforcing
+}
+check_selinux_engine_domain() {
+    selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
+    pid=$(pidof dockerd) || { echo "SKIP: dockerd not running (start it via systemd for this check)"; return 2; }
+    ctx=$(cat /proc/"$pid"/attr/current | tr -d '\0')
+    case $ctx in *:container_runtime_t:*) echo "$ctx" ;; *) echo "dockerd in $ctx"; return 1 ;; esac
+}
+check_selinux_no_avc() {
+    selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
+    have ausearch || { echo "SKIP: no ausearch (audit)"; return 2; }
+    n=$(ausearch -m AVC,USER_AVC -ts boot 2>/dev/null | grep -Ec 'moby_dm|container_runtime_t|dockerd')
+    [ "$n" -eq 0 ] || { echo "$n AVC denials: $(ausearch -m AVC -ts boot | grep -E 'moby_dm|dockerd' | tail -n 2)"; return 1; }
+    echo "no AVC denials"
+}
+
+check_rpm_verify() {
+    [ -n "${FORKLIFT_PACKAGES:-}" ] || { echo "SKIP: packages not installed by rpm here"; return 2; }
+    out=$(rpm -V $FORKLIFT_PACKAGES 2>&1 | grep -v ' c /')
+    [ -z "$out" ] || { echo "rpm -V: $out"; return 1; }
+    echo "rpm -V clean: $FORKLIFT_PACKAGES"
+}
+
+for c in $CHECKS; do
+    start=$(now)
+    fn=check_$(echo "$c" | tr - _)
+    if ! type "$fn" >/dev/null 2>&1; then verdict "$c" FAIL "$start" "unknown check"; continue; fi
+    detail=$("$fn" 2>&1); rc=$?
+    case $rc in
+        0) verdict "$c" PASS "$start" "$detail" ;;
+        2) verdict "$c" SKIP "$start" "${detail#SKIP: }" ;;
+        *) verdict "$c" FAIL "$start" "$detail" ;;
+    esac
+done
+echo "FORKLIFT-END failed=[${FAILED# }]"
+[ -z "$FAILED" ]

@@ -1,0 +1,59 @@
+"""One interface for the provisioners (mock, container, vm) and the request they get."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from tooling.model import Target
+from tooling.smoke.packages import RepoContents
+
+GUEST_DIR = Path(__file__).with_name("guest")
+CHECKS_SCRIPT = GUEST_DIR / "checks.sh"
+
+# Which checks each provisioner can run (the others need disks, a kernel with
+# dm-thin or a running engine).
+VERSION_CHECKS = ("versions", "rpm-verify")
+CONTAINER_CHECKS = ("versions", "storage-config-error", "rpm-verify")
+VM_CHECKS = (
+    "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
+    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "engine-stop",
+    "thin-check", "selinux-enforcing", "selinux-engine-domain", "selinux-no-avc", "rpm-verify",
+)
+
+
+@dataclass(frozen=True)
+class SmokeRequest:
+    target: Target
+    repo: RepoContents
+    out_dir: Path  # build/smoke/<target>/
+    image: str | None = None  # provisioner-specific override (image ref, qcow2 path, mock config)
+    engine: str = "rpm"  # "rpm" (this repo's package), "debian" (known-good), or a directory holding usr/bin/dockerd
+    timeout: float = 600.0
+
+
+@dataclass
+class Outcome:
+    """What a provisioner hands back: the console/log text holding the verdict lines."""
+
+    console: str
+    engine: str  # description of the engine that ran
+    timings: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class Provisioner(Protocol):
+    name: str
+
+    def run(self, request: SmokeRequest) -> Outcome:
+        """Provision, run guest/checks.sh with the checks this provisioner supports, tear down."""
+        ...
+
+
+def env_file(settings: dict[str, str]) -> str:
+    """KEY='value' lines for the checks' environment (values single-quoted for sh)."""
+    lines = []
+    for key, value in sorted(settings.items()):
+        lines.append(f"{key}='" + value.replace("'", "'\\''") + "'")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,195 @@
+"""The vm provisioner: qemu (KVM when /dev/kvm is usable, TCG otherwise) booting
+the Debian test image, with a payload disk (checks, storage tool, engine under
+test) and two blank disks: one for the engine's thin pool, one for the
+refusal/wipe/teardown checks. The verdict is read from the serial console.
+
+Fedora/RHEL cloud images (``--image PATH.qcow2``) need cloud-init and a
+network this machine lacks; here only the Debian image is supported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tooling import REPO_ROOT
+from tooling.errors import ForkliftError
+from tooling.fsutil import atomic_write_text
+from tooling.run import CommandError, run
+from tooling.smoke import image as image_mod
+from tooling.smoke import packages
+from tooling.smoke.provision import CHECKS_SCRIPT, VM_CHECKS, Outcome, SmokeRequest, env_file
+from tooling.smoke.verdict import BOOT_MARK, finished
+
+CACHE_DIR = REPO_ROOT / ".cache" / "smoke"
+STORAGE_TOOL_TREE = REPO_ROOT / "specs" / "moby-dm-storage-setup" / "moby-dm-storage-setup"
+POOL_DISK_BYTES = 3 << 30
+SPARE_DISK_BYTES = 1 << 30
+ENGINE_VERSION = "24.0.9"
+
+
+@dataclass(frozen=True)
+class QemuPlan:
+    argv: tuple[str, ...]
+    accel: str
+
+
+def kvm_usable() -> bool:
+    """True when qemu can start a paused KVM guest (a /dev/kvm node alone is not enough:
+    nested set-ups can fail at the first vCPU reset)."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    probe = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "max", "-m", "64", "-nodefaults",
+             "-display", "none", "-monitor", "none", "-S", "-no-reboot"]
+    try:
+        res = run(probe, timeout=3, check=False)
+    except CommandError:  # still running after 3 s: KVM works
+        return True
+    return res.ok
+
+
+def qemu_argv(
+    img: image_mod.Image, payload: Path, pool: Path, spare: Path, *, kvm: bool, memory_mib: int = 2048
+) -> QemuPlan:
+    """The qemu command line (pure): serial console, no reboot, root disk as a throw-away snapshot."""
+    accel = "kvm" if kvm else "tcg"
+    argv = ["qemu-system-x86_64"]
+    argv += ["-accel", "kvm"] if kvm else ["-accel", "tcg"]
+    argv += [
+        "-cpu", "max", "-m", str(memory_mib), "-smp", "2",
+        "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
+        "-kernel", str(img.kernel), "-initrd", str(img.initrd),
+        "-append", "console=ttyS0 quiet loglevel=3 panic=-1 rw",
+        "-net", "none",
+    ]
+    disks = (
+        ("root", img.rootfs, "snapshot=on"),  # throw-away writes: no stale /var/lib/docker between runs
+        ("payload", payload, "readonly=on"),
+        ("pool", pool, "cache=unsafe"),
+        ("spare", spare, "cache=unsafe"),
+    )
+    for name, path, opts in disks:  # vda, vdb, vdc, vdd in this order; /dev/disk/by-id/virtio-<name>
+        argv += ["-drive", f"file={path},format=raw,if=none,id={name},{opts}",
+                 "-device", f"virtio-blk-pci,drive={name},serial={name}"]
+    return QemuPlan(tuple(argv), accel)
+
+
+class VmProvisioner:
+    name = "vm"
+
+    def __init__(self, cache_dir: Path = CACHE_DIR) -> None:
+        self.cache_dir = cache_dir
+
+    def run(self, request: SmokeRequest) -> Outcome:
+        if request.image and request.image.endswith((".qcow2", ".img", ".raw")):
+            raise ForkliftError(
+                f"--image {request.image}: cloud images need cloud-init and network access, which this "
+                "provisioner does not drive yet",
+                hint="omit --image to use the Debian test image; run the tmt plans for Fedora/RHEL images",
+            )
+        for tool in ("qemu-system-x86_64", "mkfs.ext4"):
+            if shutil.which(tool) is None:
+                raise ForkliftError(f"the vm provisioner needs {tool}", hint="bash ci/setup.sh --test installs it")
+        work = request.out_dir / "vm"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        img = image_mod.build_image(self.cache_dir, log=work / "image.log")
+        timings["image"] = img.build_seconds or (time.monotonic() - t0)
+        t1 = time.monotonic()
+        payload, engine = self._payload(request, work)
+        pool, spare = work / "pool.img", work / "spare.img"
+        for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
+            with open(disk, "wb") as fh:
+                fh.truncate(size)
+        timings["payload"] = time.monotonic() - t1
+        plan = qemu_argv(img, payload, pool, spare, kvm=kvm_usable())
+        console_log = work / "console.log"
+        t2 = time.monotonic()
+        problems = []
+        try:
+            res = run(plan.argv, timeout=request.timeout, check=False)
+            console = res.stdout + res.stderr
+            if res.returncode != 0:
+                problems.append(f"qemu exited {res.returncode}: {res.stderr.strip()[-300:]}")
+        except CommandError as exc:  # timeout
+            console = exc.output
+            problems.append(f"the VM did not finish within {request.timeout:.0f} s ({plan.accel}); see {console_log}")
+        atomic_write_text(console_log, console)
+        timings[f"boot-to-verdict ({plan.accel})"] = time.monotonic() - t2
+        booted = [ln for ln in console.splitlines() if ln.startswith(BOOT_MARK)]
+        if booted:
+            timings["guest-boot"] = float(booted[0].split()[1])
+        if not finished(console) and not problems:
+            problems.append(f"no FORKLIFT-END line on the console; see {console_log}")
+        for disk in (pool, spare, payload):
+            disk.unlink(missing_ok=True)
+        return Outcome(console=console, engine=engine, timings=timings, problems=problems)
+
+    def _payload(self, request: SmokeRequest, work: Path) -> tuple[Path, str]:
+        """The payload disk: checks.sh, env, the storage tool and the engine under test."""
+        d = work / "payload"
+        (d / "bin").mkdir(parents=True)
+        (d / "compat").mkdir()
+        (d / "compat/libdevmapper.so.1.02").symlink_to("/lib/x86_64-linux-gnu/libdevmapper.so.1.02.1")
+        shutil.copy(CHECKS_SCRIPT, d / "checks.sh")
+        settings = {
+            "FORKLIFT_CHECKS": " ".join(VM_CHECKS),
+            "FORKLIFT_POOL_DEV": "/dev/disk/by-id/virtio-pool",
+            "FORKLIFT_SPARE_DEV": "/dev/disk/by-id/virtio-spare",
+            "FORKLIFT_LOG": "/tmp/forklift-smoke",
+            "FORKLIFT_IMAGE_BUSYBOX": "/bin/busybox",
+        }
+        tool_rpm = request.repo.get(packages.STORAGE_SETUP)
+        root = d / "root"
+        if tool_rpm:
+            packages.extract(tool_rpm, root, work / "rpm")
+            tool_from = f"{tool_rpm.path.name}"
+        else:
+            shutil.copy(STORAGE_TOOL_TREE, d / "bin/moby-dm-storage-setup")
+            os.chmod(d / "bin/moby-dm-storage-setup", 0o755)
+            tool_from = "tree"
+        engine = self._engine(request, root, work, settings)
+        settings["FORKLIFT_SOURCES"] = f"engine={engine}; storage-setup={tool_from}"
+        (d / "env").write_text(env_file(settings))
+        img = work / "payload.ext4"
+        run(["mkfs.ext4", "-q", "-F", "-L", "payload", "-E", "root_owner=0:0", "-d", str(d), str(img),
+             f"{_size_mib(d) + 64}M"], log=work / "payload.log")
+        shutil.rmtree(d)
+        return img, f"{engine} (storage-setup: {tool_from})"
+
+    def _engine(self, request: SmokeRequest, root: Path, work: Path, settings: dict[str, str]) -> str:
+        if request.engine == "debian":
+            return "debian docker.io (known-good)"
+        if request.engine != "rpm":
+            src = Path(request.engine)
+            dockerd = src / "usr/bin/dockerd" if (src / "usr/bin/dockerd").exists() else src / "dockerd"
+            if not dockerd.exists():
+                raise ForkliftError(f"engine directory {src} holds no dockerd (usr/bin/dockerd or dockerd)")
+            (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+            shutil.copy(dockerd, root / "usr/bin/dockerd")
+            settings["FORKLIFT_EXPECT_VERSION"] = ENGINE_VERSION
+            return f"{dockerd}"
+        rpm = request.repo.get(packages.ENGINE)
+        if rpm is None:
+            raise ForkliftError(
+                f"no {packages.ENGINE} RPM in {request.repo.directory}",
+                hint=f"build it first (invoke build --target {request.target.name}); "
+                "the known-good Debian engine validates the harness alone",
+            )
+        packages.extract(rpm, root, work / "rpm")
+        cli = request.repo.get("docker-cli")
+        if cli:
+            packages.extract(cli, root, work / "rpm")
+        settings["FORKLIFT_EXPECT_VERSION"] = rpm.version
+        return f"{rpm.path.name}" + (f" + {cli.path.name}" if cli else "")
+
+
+def _size_mib(path: Path) -> int:
+    total = sum(p.lstat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    return total // (1 << 20) + 1
