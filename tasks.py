@@ -16,6 +16,8 @@ from tooling.cli import console, resolve_build_dir, targets_table, user_errors
 TARGET_HELP = "target name from specs/targets.toml (repeatable; default: all, or the default target where noted)"
 PACKAGE_HELP = "package name, a directory under specs/ (repeatable; default: all)"
 BUILD_DIR_HELP = "the build tree (default: build/ in the checkout)"
+MIRROR_HELP = ("a mirror: a directory, a URL base, or lookaside:URL (repeatable, tried in order); "
+               "replaces $FORKLIFT_MIRRORS and ~/.config/forklift/mirrors.toml")
 
 
 def _matrix():  # type: ignore[no-untyped-def]
@@ -77,7 +79,7 @@ def lint(c: Context, target: list[str] | None = None, package: list[str] | None 
 @task(iterable=["package", "mirror"], help={
     "package": PACKAGE_HELP, "offline": "use only the cache and local mirror directories",
     "cache_dir": "source cache (default: $FORKLIFT_CACHE or ~/.cache/forklift/sources)",
-    "mirror": "extra mirror: a directory, a URL base, or lookaside:URL (repeatable, tried in order)"})
+    "mirror": MIRROR_HELP})
 @user_errors
 def sources(c: Context, package: list[str] | None = None, offline: bool = False, cache_dir: str | None = None,
             mirror: list[str] | None = None) -> None:
@@ -100,7 +102,7 @@ def vendor(c: Context, package: str, cache_dir: str | None = None) -> None:
 
 @task(iterable=["target", "package", "mirror"], help={
     "target": TARGET_HELP, "package": PACKAGE_HELP, "offline": "use only the cache and local mirror directories",
-    "cache_dir": "source cache", "mirror": "extra mirror (repeatable)", "build_dir": BUILD_DIR_HELP})
+    "cache_dir": "source cache", "mirror": MIRROR_HELP, "build_dir": BUILD_DIR_HELP})
 @user_errors
 def srpm(c: Context, target: list[str] | None = None, package: list[str] | None = None, offline: bool = False,
          cache_dir: str | None = None, mirror: list[str] | None = None, build_dir: str | None = None) -> None:
@@ -114,7 +116,7 @@ def srpm(c: Context, target: list[str] | None = None, package: list[str] | None 
 
 @task(name="new-version", positional=["version"], iterable=["mirror"], help={
     "package": "the package to update", "version": "the new upstream version",
-    "offline": "use only the cache and local mirrors", "cache_dir": "source cache", "mirror": "extra mirror"})
+    "offline": "use only the cache and local mirrors", "cache_dir": "source cache", "mirror": MIRROR_HELP})
 @user_errors
 def new_version(c: Context, package: str, version: str, offline: bool = False, cache_dir: str | None = None,
                 mirror: list[str] | None = None) -> None:

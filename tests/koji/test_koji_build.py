@@ -87,7 +87,7 @@ def test_build_failure_quotes_build_log(matrix: Matrix, tmp_path: Path, hub: Fak
     # koji-status on the failed task shows the tree and the same log tail
     task_id = next(t.id for t in hub.tasks.values() if t.method == "build")
     status_console = Console(file=io.StringIO(), width=200)
-    api.koji_status(task_id, profile=profile, retry=FAST, console=status_console)
+    api.koji_status(str(task_id), profile=profile, retry=FAST, console=status_console)  # as invoke passes it
     status = console_text(status_console)
     assert "FAILED" in status and "buildArch" in status and "expected ';' before '}' token" in status
 
@@ -138,7 +138,7 @@ def test_scratch_with_layers_is_refused_before_any_call(matrix: Matrix, tmp_path
 def test_transient_faults_are_retried(matrix: Matrix, tmp_path: Path, hub: FakeHub, profile: str,
                                       console: Console, make_srpms: Callable[..., Path],
                                       caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="forklift.koji")
+    caplog.set_level(logging.DEBUG)
     build_dir = tmp_path / "build"
     make_srpms(build_dir, "kt-base")
     hub.inject("getBuildTarget", "reset")
@@ -152,6 +152,7 @@ def test_transient_faults_are_retried(matrix: Matrix, tmp_path: Path, hub: FakeH
     assert len([t for t in hub.tasks.values() if t.method == "build"]) == 1
     assert "503" in caplog.text and "server is offline" in caplog.text and "Connection aborted" in caplog.text
     assert (build_dir / "results" / TARGET / "kt-base" / "kt-base-1.0-1.noarch.rpm").is_file()
+    secrets_absent(hub, caplog.text, console_text(console))
 
 
 def test_transient_retries_are_bounded(matrix: Matrix, tmp_path: Path, hub: FakeHub, profile: str,
@@ -235,3 +236,9 @@ def test_live_table_on_a_terminal(matrix: Matrix, tmp_path: Path, hub: FakeHub, 
     build(matrix, tmp_path / "build", profile, term, "kt-base")
     out = console_text(term)
     assert "koji tasks" in out and "builder-02" in out and "\x1b[" in out  # the live table was drawn
+
+
+def test_status_of_an_unknown_task(hub: FakeHub, profile: str, console: Console) -> None:
+    with pytest.raises(ForkliftError, match="koji task 999999 does not exist"):
+        api.koji_status(999999, profile=profile, retry=FAST, console=console)
+    assert "getTaskInfo" in methods(hub) and hub.sessions == {}  # read-only: no login

@@ -109,6 +109,16 @@ def _handler(state: Loopback) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture(autouse=True)
+def _isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read the user's mirrors.toml or write to the user's cache."""
+    home = tmp_path_factory.mktemp("home")
+    (home / "mirrors.toml").write_text("")
+    monkeypatch.setenv("FORKLIFT_MIRRORS", str(home / "mirrors.toml"))
+    monkeypatch.setenv("FORKLIFT_CACHE", str(home / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+
+
+@pytest.fixture(autouse=True)
 def _fresh_hosts() -> Iterator[None]:
     fetch.forget_unreachable_hosts()
     yield

@@ -45,7 +45,7 @@ def _logged_in(profile: Profile, retry: RetryPolicy | None) -> Iterator[Hub]:
 def _print_calls(console: Console, title: str, calls: list[plan.Call]) -> None:
     console.print(f"[bold]dry run[/]: {title}; the calls it would make (none made):")
     for call in calls:
-        console.print("  " + call.text(), markup=False)
+        console.print("  " + call.text(), markup=False, soft_wrap=True)
 
 
 def _failure_error(hub: Hub, tree: TaskTree, what: str, profile: Profile) -> ForkliftError:
@@ -65,7 +65,7 @@ def koji_build(matrix: Matrix, target: str, packages: list[str], *, scratch: boo
     into build/results/<target>/<package>/ and publish build/repos/<target>/."""
     out = _console(console)
     tgt = matrix.select_targets([target])[0]
-    infos = select_srpms(build_dir / "srpms" / target, target, packages)
+    infos = select_srpms(build_dir / "srpms" / target, target, packages, macros=tgt.rpm_macros)
     layers = layer_srpms(infos, scratch=scratch, nowait=nowait)
     prof = load_profile(profile)
     poll = prof.poll_interval if poll_interval is None else poll_interval
@@ -93,7 +93,12 @@ def koji_build(matrix: Matrix, target: str, packages: list[str], *, scratch: boo
                 out.print("not waiting (--nowait); follow with `invoke koji-status TASK_ID`: "
                           + " ".join(str(t) for t in tasks))
                 continue
-            tree = watcher.watch(tasks)
+            try:
+                tree = watcher.watch(tasks)
+            except KeyboardInterrupt:
+                out.print("stopped watching; the tasks keep running on the hub: `invoke koji-status TASK_ID` for "
+                          + " ".join(str(t) for t in tasks))
+                raise
             rpms = _collect(hub, tree, tasks, results, scratch=scratch, target=target)
             _publish(repo_dir, rpms)
             if any(tree.tasks[t].state != "CLOSED" for t in tasks):
@@ -165,6 +170,10 @@ def koji_status(task_id: int, *, profile: str, retry: RetryPolicy | None = None,
                 console: Console | None = None) -> None:
     """Print a koji task and its children (state, host); for a failed task, the log tail that explains it."""
     out = _console(console)
+    try:
+        task_id = int(task_id)  # invoke passes positional arguments as strings
+    except ValueError:
+        raise ForkliftError(f"koji task id must be a number, not {task_id!r}") from None
     prof = load_profile(profile)
     hub = Hub(prof, retry=retry)  # reading tasks needs no login
     if not hub.call("getTaskInfo", task_id):

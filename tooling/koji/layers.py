@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import koji
@@ -13,10 +13,12 @@ from tooling.errors import ForkliftError
 from tooling.koji.session import Hub
 
 
-def select_srpms(srpm_dir: Path, target: str, packages: Sequence[str]) -> list[SrpmInfo]:
-    """The SRPMs in build/srpms/<target>/, limited to ``packages`` when given (by SRPM name)."""
+def select_srpms(srpm_dir: Path, target: str, packages: Sequence[str],
+                 macros: Mapping[str, str] | None = None) -> list[SrpmInfo]:
+    """The SRPMs in build/srpms/<target>/, limited to ``packages`` when given (by SRPM name).
+    ``macros`` (the target's rpm macros) decide conditional subpackages, as on the target."""
     paths = sorted(srpm_dir.glob("*.src.rpm"))
-    infos = [read_srpm(p) for p in paths]
+    infos = [read_srpm(p, macros=macros) for p in paths]
     hint = f"run `invoke srpm --target {target}` first"
     if not infos:
         raise ForkliftError(f"no SRPMs for target {target} in {srpm_dir}", hint=hint)

@@ -127,7 +127,7 @@ check_storage_loop() {
     grep -q lvcreate "$LOG/loop2.out" && { echo "second setup ran lvcreate again"; return 1; }
     "$SETUP" --config "$LOG/loop.conf" teardown > "$LOG/loop3.out" 2>&1 \
         || { echo "teardown failed: $(logtail "$LOG/loop3.out")"; return 1; }
-    [ -e "$f" ] && { echo "backing file left"; return 1; }
+    [ -e "$f" ] && { echo "backing file left: $(logtail "$LOG/loop3.out")"; return 1; }
     losetup -a | grep -q forklift-loop && { echo "loop device still attached"; return 1; }
     echo "loop-backed pool created, idempotent, torn down"
 }
