@@ -194,7 +194,7 @@ def koji_build(c: Context, target: str, package: list[str] | None = None, scratc
 
 @task(name="koji-status", help={"task_id": "koji task id", "profile": "koji profile (default: koji)"})
 @user_errors
-def koji_status(c: Context, task_id: int, profile: str = "koji") -> None:
+def koji_status(c: Context, task_id: str, profile: str = "koji") -> None:
     """Show a koji task and its children."""
     from tooling.koji import api
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from invoke.exceptions import Exit
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tooling import REPO_ROOT
@@ -31,7 +32,7 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except ForkliftError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             code = getattr(exc, "exit_code", 1)
             raise Exit(code=code) from None
         except KeyboardInterrupt:

@@ -38,7 +38,7 @@ verdict() { # name status start detail
 have() { command -v "$1" >/dev/null 2>&1; }
 logtail() { tail -n 5 "$1" 2>/dev/null | tr '\n' ' '; }
 conf() { # file, then KEY=value lines
-    f=$1; shift; : > "$f"; for kv in "$@"; do echo "$kv" >> "$f"; done
+    _conf=$1; shift; : > "$_conf"; for kv in "$@"; do echo "$kv" >> "$_conf"; done
 }
 need_disks() {
     [ -n "${FORKLIFT_POOL_DEV:-}" ] && [ -b "$(readlink -f "$FORKLIFT_POOL_DEV")" ]
@@ -116,8 +116,8 @@ check_storage_wipe_teardown() {
 check_storage_loop() {
     have losetup || { echo "SKIP: no losetup"; return 2; }
     [ -e /dev/loop-control ] || modprobe loop 2>/dev/null
-    f=/var/tmp/forklift-loop.img
-    conf "$LOG/loop.conf" "LOOPBACK_FILE=$f" "LOOPBACK_SIZE=1G" "VG=${VG}loop" "MIN_DATA_SIZE=64M" "DATA_SIZE=50%FREE"
+    loopfile=/var/tmp/forklift-loop.img
+    conf "$LOG/loop.conf" "LOOPBACK_FILE=$loopfile" "LOOPBACK_SIZE=1G" "VG=${VG}loop" "MIN_DATA_SIZE=64M" "DATA_SIZE=50%FREE"
     "$SETUP" --config "$LOG/loop.conf" setup > "$LOG/loop.out" 2>&1 \
         || { echo "setup failed: $(logtail "$LOG/loop.out")"; return 1; }
     lvs --noheadings -o segtype "${VG}loop/thinpool" 2>/dev/null | grep -q thin-pool \
@@ -127,7 +127,7 @@ check_storage_loop() {
     grep -q lvcreate "$LOG/loop2.out" && { echo "second setup ran lvcreate again"; return 1; }
     "$SETUP" --config "$LOG/loop.conf" teardown > "$LOG/loop3.out" 2>&1 \
         || { echo "teardown failed: $(logtail "$LOG/loop3.out")"; return 1; }
-    [ -e "$f" ] && { echo "backing file left: $(logtail "$LOG/loop3.out")"; return 1; }
+    [ -e "$loopfile" ] && { echo "backing file left: $(logtail "$LOG/loop3.out")"; return 1; }
     losetup -a | grep -q forklift-loop && { echo "loop device still attached"; return 1; }
     echo "loop-backed pool created, idempotent, torn down"
 }
