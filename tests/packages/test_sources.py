@@ -93,3 +93,21 @@ def test_bundled_crates_are_the_vendor_tarball() -> None:
     declared = {c.split()[0] for c in pkg.vars["bundled"]}
     assert {re.sub(r"-\d+(\.\d+)*$", "", d) for d in dirs} == declared
     assert len(dirs) == len(pkg.vars["bundled"])
+
+
+def test_cli_man_page_sources_exist() -> None:
+    pkg = MATRIX.packages["docker-cli"]
+    with tarfile.open(cached(pkg.sources[0].file)) as tf:
+        names = set(tf.getnames())
+    for page in pkg.vars["manpages"]:
+        assert f"cli-{pkg.version}/man/{page}.md" in names, page
+
+
+def test_dmpd_tools_and_man_pages_are_upstream_s() -> None:
+    pkg = MATRIX.packages["device-mapper-persistent-data"]
+    with tarfile.open(cached(pkg.sources[0].file)) as tf:
+        names = set(tf.getnames())
+    top = f"thin-provisioning-tools-{pkg.version}"
+    upstream_tools = {n.rsplit("/", 1)[1].removesuffix(".txt") for n in names if n.startswith(f"{top}/man8/")
+                      and n.endswith(".txt")}
+    assert set(pkg.vars["tools"]) == upstream_tools

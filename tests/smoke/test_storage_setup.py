@@ -8,7 +8,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -17,7 +19,7 @@ from tests.smoke.conftest import TOOL
 FRESH = dict(vg_exists=False, vg_free_bytes=0, pool_exists=False)
 
 
-def dev(tool: ModuleType, path: str = "/dev/vdb", **kw: object) -> object:
+def dev(tool: ModuleType, path: str = "/dev/vdb", **kw: Any) -> Any:
     base: dict[str, object] = dict(path=path, real=path, exists=True, is_block=True, signatures=(), pv_vg=None,
                                    size=10 << 30)
     base.update(kw)
@@ -117,7 +119,7 @@ def test_refuses_signatures_unless_wiping(tool: ModuleType) -> None:
         ({"pv_vg": "rootvg"}, "volume group rootvg"),
     ],
 )
-def test_refuses_unusable_devices(tool: ModuleType, device: dict[str, object], message: str) -> None:
+def test_refuses_unusable_devices(tool: ModuleType, device: dict[str, Any], message: str) -> None:
     cfg = tool.load_config("DEVS=/dev/vdb\n")
     with pytest.raises(tool.SetupError, match=message):
         tool.plan_setup(cfg, tool.SystemState(devices=(dev(tool, **device),), **FRESH))
@@ -173,7 +175,7 @@ def test_teardown_plan_and_in_use_refusal(tool: ModuleType) -> None:
 
 def test_invalid_daemon_json_is_reported(tool: ModuleType) -> None:
     cfg = tool.load_config("DEVS=/dev/vdb\n")
-    with pytest.raises(tool.SetupError, match="daemon.json: not valid JSON"):
+    with pytest.raises(tool.SetupError, match=r"daemon\.json: not valid JSON"):
         tool.merge_daemon_json("{oops", cfg)
 
 
@@ -205,3 +207,35 @@ def test_cli_dry_run_prints_lvm_commands(tmp_path: object) -> None:
     assert f"would run: losetup --find --show {img}" in proc.stdout
     assert "would run: lvcreate --yes --type thin-pool" in proc.stdout
     assert not os.path.exists(img)
+
+
+def test_unit_file_orders_before_the_engine() -> None:
+    import configparser
+
+    unit = configparser.ConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(TOOL.parent / "moby-dm-storage-setup.service")
+    assert unit["Service"]["Type"] == "oneshot" and unit["Service"]["RemainAfterExit"] == "yes"
+    assert unit["Service"]["ExecStart"] == "/usr/bin/moby-dm-storage-setup setup"
+    assert "docker.service" in unit["Unit"]["Before"].split()
+    assert set(unit["Install"]["WantedBy"].split()) == {"multi-user.target", "docker.service"}
+
+
+def test_spec_installs_the_tree_files_for_every_target(tmp_path: Path) -> None:
+    from tests.conftest import require_tool
+    from tooling import model, render
+    from tooling.run import run
+
+    require_tool("rpmspec")
+    matrix = model.load()
+    pkg = matrix.packages["moby-dm-storage-setup"]
+    assert {s.file for s in pkg.sources if s.kind == "local"} >= {
+        "moby-dm-storage-setup", "moby-dm-storage-setup.service", "moby-dm-storage-setup.conf"}
+    for target in matrix.targets.values():
+        spec = tmp_path / f"{target.name}.spec"
+        spec.write_text(render.render_spec(matrix, target, pkg))
+        parsed = run(["rpmspec", "-P", str(spec), *target.macro_args()]).stdout
+        assert "BuildArch:      noarch" in parsed
+        assert "%config(noreplace) /etc/sysconfig/moby-dm-storage-setup" in parsed
+        for req in ("lvm2", "device-mapper-persistent-data", "xfsprogs"):
+            assert f"Requires:       {req}" in parsed

@@ -93,6 +93,12 @@ class VmProvisioner:
         for tool in ("qemu-system-x86_64", "mkfs.ext4"):
             if shutil.which(tool) is None:
                 raise ForkliftError(f"the vm provisioner needs {tool}", hint="bash ci/setup.sh --test installs it")
+        if request.engine == "rpm" and request.repo.get(packages.ENGINE) is None:
+            raise ForkliftError(
+                f"no {packages.ENGINE} RPM in {request.repo.directory}",
+                hint=f"build it first (invoke build --target {request.target.name}); "
+                "the known-good Debian engine validates the harness alone",
+            )
         work = request.out_dir / "vm"
         if work.exists():
             shutil.rmtree(work)
@@ -100,7 +106,10 @@ class VmProvisioner:
         timings: dict[str, float] = {}
         t0 = time.monotonic()
         img = image_mod.build_image(self.cache_dir, log=work / "image.log")
-        timings["image"] = img.build_seconds or (time.monotonic() - t0)
+        if img.build_seconds:
+            timings["image-build"] = img.build_seconds
+        else:
+            timings["image-cached"] = time.monotonic() - t0
         t1 = time.monotonic()
         payload, engine = self._payload(request, work)
         pool, spare = work / "pool.img", work / "spare.img"
@@ -176,12 +185,7 @@ class VmProvisioner:
             settings["FORKLIFT_EXPECT_VERSION"] = ENGINE_VERSION
             return f"{dockerd}"
         rpm = request.repo.get(packages.ENGINE)
-        if rpm is None:
-            raise ForkliftError(
-                f"no {packages.ENGINE} RPM in {request.repo.directory}",
-                hint=f"build it first (invoke build --target {request.target.name}); "
-                "the known-good Debian engine validates the harness alone",
-            )
+        assert rpm is not None  # checked in run()
         packages.extract(rpm, root, work / "rpm")
         cli = request.repo.get("docker-cli")
         if cli:

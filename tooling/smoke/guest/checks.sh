@@ -16,8 +16,8 @@
 #   FORKLIFT_LOG           directory for logs (default /tmp/forklift-smoke)
 set -u
 ALL="versions storage-config-error storage-refuses-signature storage-wipe-teardown storage-loop \
-storage-setup storage-idempotent engine-start image-load container-run engine-stop thin-check \
-selinux-enforcing selinux-engine-domain selinux-no-avc rpm-verify"
+storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
+selinux-engine-domain engine-stop thin-check selinux-no-avc rpm-verify"
 CHECKS=${FORKLIFT_CHECKS:-$ALL}
 LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
 SETUP=${FORKLIFT_STORAGE_SETUP:-moby-dm-storage-setup}
