@@ -25,7 +25,8 @@ def combined_config(dest: Path) -> Path:
     # JSON strings are TOML basic strings
     lines = [f"Filters = {json.dumps(filters)}",
              f"BadnessThreshold = {project.get('BadnessThreshold', 1000)}",
-             f"ReleaseExtension = {json.dumps(host['ReleaseExtension'])}"]
+             f"ReleaseExtension = {json.dumps(host['ReleaseExtension'])}",
+             f"CompressExtension = {json.dumps(host['CompressExtension'])}"]
     dest.write_text("\n".join(lines) + "\n")
     return dest
 
