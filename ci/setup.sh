@@ -17,7 +17,9 @@ if command -v apt-get >/dev/null 2>&1; then
     pkgs=(rpm rpmlint python3-rpm createrepo-c python3-createrepo-c dnf python3-dnf
           checkpolicy semodule-utils selinux-policy-dev selinux-policy-default policycoreutils
           setools python3-setools python3-cryptography bzip2 gnupg gpgv git
-          python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils)
+          python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils
+          go-md2man cmake pkg-config clang libclang-dev libseccomp-dev libdevmapper-dev
+          libsystemd-dev libbtrfs-dev libudev-dev)
     [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static
           e2fsprogs xfsprogs lvm2 thin-provisioning-tools)
     missing=()
@@ -53,6 +55,6 @@ fi
 stamp=.venv/.forklift-deps
 if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev]'
+    .venv/bin/python -m pip install -q -e '.[dev,hostbuild]'
     cp pyproject.toml "$stamp"
 fi
