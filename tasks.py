@@ -127,8 +127,9 @@ def new_version(c: Context, package: str, version: str, offline: bool = False, c
                            cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [])
 
 
-@task(iterable=["target", "package"], help={
+@task(iterable=["target", "package", "mirror"], help={
     "target": "target name (repeatable; default: the default target in specs/targets.toml)",
+    "cache_dir": "source cache (default: $FORKLIFT_CACHE or ~/.cache/forklift/sources)", "mirror": MIRROR_HELP,
     "package": PACKAGE_HELP, "builder": "auto, mock, mock-container or rpmbuild (default: auto)",
     "jobs": "builds run in parallel (default: 1)", "force": "rebuild even when the cache says up to date",
     "json": "write a machine-readable report to this file", "offline": "do not download sources",
@@ -136,14 +137,20 @@ def new_version(c: Context, package: str, version: str, offline: bool = False, c
 @user_errors
 def build(c: Context, target: list[str] | None = None, package: list[str] | None = None, builder: str = "auto",
           jobs: int = 1, force: bool = False, json: str | None = None, offline: bool = False,
-          dry_run: bool = False, build_dir: str | None = None) -> None:
-    """Build binary RPMs in dependency order and publish build/repos/<target>/ (the main job)."""
+          dry_run: bool = False, build_dir: str | None = None, cache_dir: str | None = None,
+          mirror: list[str] | None = None) -> None:
+    """Build binary RPMs in dependency order and publish build/repos/<target>/ (the main job).
+
+    Exit code 0: everything built or cached; 1: a build failed; 3: nothing failed but
+    packages were left out because their sources are missing (each is listed with how to supply it).
+    """
     from tooling.build import pipeline
 
     matrix = _matrix()
     report = pipeline.run_build(matrix, target or [matrix.default_target], package or [], builder=builder,
                                 jobs=jobs, force=force, json_path=Path(json) if json else None,
-                                build_dir=resolve_build_dir(build_dir), offline=offline, dry_run=dry_run)
+                                build_dir=resolve_build_dir(build_dir), offline=offline, dry_run=dry_run,
+                                cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [])
     from tooling.cli import exit_with
 
     exit_with(report.exit_code)
@@ -201,7 +208,7 @@ def koji_status(c: Context, task_id: str, profile: str = "koji") -> None:
     """Show a koji task and its children."""
     from tooling.koji import api
 
-    api.koji_status(task_id, profile=profile)
+    api.koji_status(int(task_id), profile=profile)
 
 
 @task(name="koji-tag", positional=["tag"], iterable=["nvr"], help={

@@ -37,12 +37,18 @@ class Finding:
         return f"{where}: {self.tool}: {self.level}: {self.message}"
 
 
-def macro_load_args(specs_root: Path) -> list[str]:
-    """``--load`` of the host-compat macros where the host's rpm lacks Fedora's (e.g. Debian)."""
+def host_compat_macros(specs_root: Path) -> Path | None:
+    """specs/host-compat.macros where the host's rpm lacks Fedora's macros (e.g. Debian), else None."""
     compat = specs_root / HOST_COMPAT_MACROS
     if compat.is_file() and not _host_has_fedora_macros():
-        return ["--load", str(compat)]
-    return []
+        return compat
+    return None
+
+
+def macro_load_args(specs_root: Path) -> list[str]:
+    """``--load`` of the host-compat macros where the host needs them."""
+    compat = host_compat_macros(specs_root)
+    return ["--load", str(compat)] if compat else []
 
 
 def _host_has_fedora_macros() -> bool:

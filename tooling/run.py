@@ -9,6 +9,7 @@ import os
 import shlex
 import signal
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,11 @@ from typing import IO
 from tooling.errors import ForkliftError
 
 TAIL_LINES = 30
+
+# Every child started through run() while it runs: terminate_all() stops them
+# (Ctrl-C / SIGTERM in a parent that runs children from worker threads).
+_live: set[subprocess.Popen[str]] = set()
+_live_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ def run(
             f"command not found: {args[0]} (running {shlex.join(args)})",
             hint=hint or "install it (see README.md set-up) or put it on PATH",
         ) from exc
+    with _live_lock:
+        _live.add(proc)
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -97,6 +105,9 @@ def run(
     except BaseException:
         terminate(proc)
         raise
+    finally:
+        with _live_lock:
+            _live.discard(proc)
     _write_log(log, args, out, err)
     result = Result(tuple(args), proc.returncode, out, err)
     if check and proc.returncode != 0:
@@ -118,6 +129,14 @@ def terminate(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: floa
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def terminate_all() -> None:
+    """Stop every child that run() has started and that still runs."""
+    with _live_lock:
+        procs = list(_live)
+    for proc in procs:
+        terminate(proc)
 
 
 def _write_log(log: Path | None, argv: Sequence[str], out: str | None, err: str | None) -> None:

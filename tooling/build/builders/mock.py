@@ -1,0 +1,126 @@
+"""The mock builder: mock as a subprocess (argv list, no shell).
+
+Per target a generated config includes the mock-core-configs chroot and adds
+the target's macros and this run's local repo. mock renders ``{{ }}`` in its
+config values itself (Jinja2), so values we write are escaped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from tooling.build.builders import BuildResult, Job, binary_rpms, log_tail
+from tooling.fsutil import atomic_write_text
+from tooling.model import Target
+from tooling.run import CommandError, run
+
+# mock's exit codes (mockbuild/exception.py) -> (log to quote, what it means, retryable)
+EXIT_CODES: dict[int, tuple[str | None, str, bool]] = {
+    1: ("root.log", "mock failed (generic error)", False),
+    3: (None, "mock rejected its configuration: a bug in Forklift's generated config, please report it", False),
+    4: ("build.log", "only part of the chain was built", False),
+    5: (None, "mock rejected its command line: a bug in Forklift, please report it", False),
+    10: ("build.log", "rpmbuild failed", False),
+    11: ("build.log", "the build timed out", False),
+    20: ("root.log", "the chroot could not be set up", False),
+    30: ("root.log", "the package manager failed, usually a missing BuildRequires", False),
+    31: ("root.log", "an external dependency is unknown (missing BuildRequires)", False),
+    40: (None, "the SRPM is bad", False),
+    50: ("root.log", "a command inside the chroot failed", False),
+    60: (None, "the buildroot is locked by another mock process (retried)", True),
+    70: (None, "the result directory could not be created", False),
+    80: (None, "unshare failed: mock needs user namespaces or root", False),
+    90: ("root.log", "the bootstrap chroot failed", False),
+}
+
+
+def mock_escape(value: str) -> str:
+    """Escape a value for a mock config: Python string literal, with Jinja2 markers neutralised."""
+    text = value.replace("{{", "{{ '{{' }}").replace("{%", "{{ '{%' }}")
+    return repr(text)
+
+
+def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, isolation: str | None = None) -> str:
+    """A mock config for ``target``: include() the core chroot, add macros and the local repo."""
+    chroot = target.mock_chroot(arch)
+    lines = [
+        f"# Forklift mock config for {target.name}: generated from specs/targets.toml, do not edit",
+        f"include({mock_escape(chroot + '.cfg')})",
+        f"config_opts['root'] = {mock_escape('forklift-' + chroot)}",
+    ]
+    for name, value in target.rpm_macros.items():
+        lines.append(f"config_opts['macros'][{mock_escape('%' + name)}] = {mock_escape(value)}")
+    if isolation:
+        lines.append(f"config_opts['isolation'] = {mock_escape(isolation)}")
+    repo = (
+        "\n[forklift-local]\nname=Forklift local repo\n"
+        f"baseurl=file://{repo_dir}\ngpgcheck=0\nskip_if_unavailable=True\nmetadata_expire=0\n"
+    )
+    lines.append(f"config_opts['dnf.conf'] += {mock_escape(repo)}")
+    return "\n".join(lines) + "\n"
+
+
+def interpret(returncode: int, resultdir: Path) -> tuple[str, bool]:
+    """A message for a failed mock run quoting the relevant log, and whether to retry."""
+    log, meaning, retry = EXIT_CODES.get(returncode, (None, "mock failed", False))
+    msg = f"mock exited with {returncode}: {meaning}"
+    if log:
+        grep = "No matching package" if returncode in (30, 31) and log == "root.log" else None
+        if returncode == 10:
+            grep = None
+        msg += f" ({log}):\n" + log_tail(resultdir / log, 20, grep=grep)
+    return msg, retry
+
+
+class MockBuilder:
+    name = "mock"
+
+    def __init__(self, *, config_dir: Path, isolation: str | None = None, executable: str = "mock",
+                 retries: int = 2) -> None:
+        self.config_dir = config_dir
+        self.isolation = isolation
+        self.executable = executable
+        self.retries = retries
+
+    def available(self) -> tuple[bool, str]:
+        path = shutil.which(self.executable)
+        if path is None:
+            return False, "mock is not installed"
+        return True, f"mock found at {path}"
+
+    def settings(self) -> Mapping[str, str]:
+        return {"builder": self.name, "isolation": self.isolation or "default"}
+
+    def config_path(self, job: Job) -> Path:
+        path = self.config_dir / f"{job.target.name}.cfg"
+        text = render_config(job.target, job.repo_dir, isolation=self.isolation)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            atomic_write_text(path, text)
+        return path
+
+    def argv(self, job: Job) -> list[str]:
+        argv = [self.executable, "-r", str(self.config_path(job)), "--rebuild", str(job.srpm.path),
+                "--resultdir", str(job.resultdir)]
+        if job.uniqueext:
+            argv += ["--uniqueext", job.uniqueext]
+        return argv
+
+    def build(self, job: Job) -> BuildResult:
+        job.resultdir.mkdir(parents=True, exist_ok=True)
+        for stale in job.resultdir.iterdir():
+            if stale.is_file():
+                stale.unlink()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                run(self.argv(job), log=job.workdir / "mock.log")
+                return BuildResult(ok=True, rpms=binary_rpms(job.resultdir))
+            except CommandError as exc:
+                msg, retry = interpret(exc.returncode, job.resultdir)
+                if retry and attempts <= self.retries:
+                    continue
+                return BuildResult(ok=False, returncode=exc.returncode, retryable=retry,
+                                   message=f"{job.srpm.nvr} for {job.target.name}: {msg}")

@@ -1,0 +1,305 @@
+"""`invoke build`: plan, then build in dependency order and publish.
+
+1. Pick the builder (auto: mock, else mock in a container, else rpmbuild).
+2. For every selected (target, package): render, resolve sources, build the
+   SRPM when its inputs changed, read its header (tooling.build.prepare).
+   Packages whose sources are missing are reported and left out.
+3. Plan each target's layers from the SRPM headers (tooling.build.plan). A
+   cycle or an internal dependency nobody provides stops here, before any build.
+4. Run the builds: a job starts once the builds it needs are published;
+   up to --jobs run at once. A build whose cache key is unchanged and whose
+   results exist is skipped. Each success is published to
+   build/repos/<target>/ at once (atomically), so later builds use it.
+5. Summary table, --json report, exit code 0 (all built), 1 (a build failed)
+   or 3 (nothing failed, but packages were left out for missing sources).
+
+Ctrl-C or SIGTERM stops the running builds, publishes nothing more and
+writes no cache entry for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from tooling import repo
+from tooling.build import plan
+from tooling.build.builders import Builder, BuildResult, Job, binary_rpms
+from tooling.build.cache import BuildCache, HashMemo, build_key
+from tooling.build.lock import BuildLock
+from tooling.build.prepare import Prepared, prepare
+from tooling.build.report import BuildReport, Progress, Record
+from tooling.errors import ForkliftError
+from tooling.lint import host_compat_macros
+from tooling.model import Matrix
+from tooling.run import terminate_all
+
+BUILDERS = ("auto", "mock", "mock-container", "rpmbuild")
+
+
+def make_builder(name: str, build_dir: Path) -> Builder:
+    from tooling.build.builders.mock import MockBuilder
+    from tooling.build.builders.mock_container import MockContainerBuilder
+    from tooling.build.builders.rpmbuild import RpmbuildBuilder
+
+    if name == "mock":
+        return MockBuilder(config_dir=build_dir / "mock")
+    if name == "mock-container":
+        return MockContainerBuilder(config_dir=build_dir / "mock", build_root=build_dir)
+    if name == "rpmbuild":
+        return RpmbuildBuilder()
+    raise ForkliftError(f"unknown builder {name!r}", hint=f"one of {', '.join(BUILDERS)}")
+
+
+def select_builder(name: str, build_dir: Path) -> tuple[Builder, str]:
+    """The builder to use and why; for "auto" the first of mock, mock-container, rpmbuild that works."""
+    if name != "auto":
+        builder = make_builder(name, build_dir)
+        ok, why = builder.available()
+        if not ok:
+            raise ForkliftError(f"builder {name} cannot run here: {why}", hint="pick another with --builder, or auto")
+        return builder, f"asked for ({why})"
+    reasons: list[str] = []
+    for candidate in ("mock", "mock-container", "rpmbuild"):
+        builder = make_builder(candidate, build_dir)
+        ok, why = builder.available()
+        if ok:
+            return builder, "; ".join([*reasons, why])
+        reasons.append(why)
+    raise ForkliftError("no builder works here: " + "; ".join(reasons),
+                        hint="install mock (Fedora), podman, or rpm-build (see README.md set-up)")
+
+
+@dataclass
+class Node:
+    prepared: Prepared
+    deps: tuple[str, ...]  # package names of the same target
+    record: Record
+    key: str = ""
+    resultdir: Path = field(default_factory=Path)
+
+    @property
+    def id(self) -> tuple[str, str]:
+        return (self.prepared.target.name, self.prepared.package.name)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_build(
+    matrix: Matrix,
+    targets: list[str],
+    packages: list[str],
+    *,
+    builder: str,
+    jobs: int,
+    force: bool,
+    json_path: Path | None,
+    build_dir: Path,
+    offline: bool,
+    dry_run: bool = False,
+    cache_dir: Path | None = None,
+    mirrors: list[str] | None = None,
+    console: Console | None = None,
+) -> BuildReport:
+    from tooling.sources.api import sources_config
+
+    out = console or Console(highlight=False, width=None if Console().is_terminal else 150)
+    if jobs < 1:
+        raise ForkliftError(f"--jobs must be at least 1, not {jobs}")
+    start = time.monotonic()
+    pairs = matrix.pairs(targets or [matrix.default_target], packages)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with BuildLock(build_dir), _sigterm_as_interrupt():
+        chosen, reason = select_builder(builder, build_dir)
+        out.print(f"builder: {chosen.name} ({reason})", highlight=False, markup=False)
+        report = BuildReport(builder=chosen.name, builder_reason=reason, jobs=jobs, dry_run=dry_run)
+        memo = HashMemo(build_dir / "cache" / "hashes.json")
+        cache = BuildCache(build_dir / "cache")
+        src_cache, mirror_list = sources_config(cache_dir, mirrors)
+        nodes: dict[tuple[str, str], Node] = {}
+        by_target: dict[str, list[Prepared]] = {}
+        for target, package in pairs:
+            record = Record(target=target.name, package=package.name)
+            report.records.append(record)
+            result = prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name, cache=src_cache,
+                             mirrors=mirror_list, offline=offline, memo=memo)
+            if isinstance(result, list):
+                record.status = "missing-sources"
+                record.message = "\n".join(m.describe() for m in result)
+                report.missing_sources += [
+                    {"target": target.name, "package": m.package, "file": m.file, "tried": list(m.tried),
+                     "how": m.how()} for m in result
+                ]
+                continue
+            record.nvr = result.info.nvr
+            by_target.setdefault(target.name, []).append(result)
+        for tname, prepared in by_target.items():
+            deps = plan.dependencies([p.info for p in prepared], matrix.packages)
+            plan.plan_layers([p.info for p in prepared], matrix.packages)  # raises on a cycle, before any build
+            for p in prepared:
+                record = next(r for r in report.records if (r.target, r.package) == (tname, p.package.name))
+                nodes[(tname, p.package.name)] = Node(
+                    prepared=p, deps=deps[p.info.name], record=record,
+                    resultdir=build_dir / "results" / tname / p.package.name)
+        _skip_dependents_of_missing(nodes, report)
+        if dry_run:
+            _print_plan(out, nodes, by_target)
+        else:
+            _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix)
+        memo.save()
+        report.seconds = time.monotonic() - start
+        out.print(report.table())
+        if report.missing_sources:
+            out.print("missing upstream sources (packages left out of this run):", style="yellow")
+            for r in report.records:
+                if r.status == "missing-sources":
+                    out.print(r.message, highlight=False, markup=False)
+        if json_path:
+            report.write_json(json_path)
+        return report
+
+
+def _skip_dependents_of_missing(nodes: dict[tuple[str, str], Node], report: BuildReport) -> None:
+    """A package that needs a package left out (missing sources) cannot build either."""
+    missing = {(r.target, r.package) for r in report.records if r.status == "missing-sources"}
+    changed = True
+    while changed:
+        changed = False
+        for nid, node in list(nodes.items()):
+            if any((nid[0], d) in missing for d in node.deps):
+                node.record.status = "skipped"
+                node.record.message = "needs a package whose sources are missing"
+                missing.add(nid)
+                del nodes[nid]
+                changed = True
+
+
+def _print_plan(out: Console, nodes: dict[tuple[str, str], Node], by_target: dict[str, list[Prepared]]) -> None:
+    for tname, prepared in by_target.items():
+        layers = plan.plan_layers([p.info for p in prepared if (tname, p.package.name) in nodes])
+        out.print(f"plan for {tname}:", highlight=False)
+        for n, layer in enumerate(layers, 1):
+            out.print(f"  layer {n}: " + ", ".join(i.nvr for i in layer), highlight=False, markup=False)
+        for node in nodes.values():
+            if node.prepared.target.name == tname:
+                node.record.status = "planned"
+
+
+def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Path, cache: BuildCache,
+             memo: HashMemo, jobs: int, force: bool, out: Console, matrix: Matrix) -> None:
+    done: dict[tuple[str, str], dict[str, str]] = {}  # node -> {rpm name: sha256} of its results
+    failed: set[tuple[str, str]] = set()
+    running: dict[Future[BuildResult], tuple[Node, float]] = {}
+    pending = dict(nodes)
+    settings = dict(builder.settings())
+    chroot_users: dict[str, int] = {}
+    host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
+    work_root = build_dir / "work"
+    with ThreadPoolExecutor(max_workers=jobs) as pool, Progress(out) as progress:
+        try:
+            while pending or running:
+                # anything whose dependencies failed is skipped; anything ready is cached or started
+                for nid, node in sorted(pending.items()):
+                    tname = nid[0]
+                    dep_ids = [(tname, d) for d in node.deps]
+                    if any(d in failed for d in dep_ids):
+                        node.record.status = "skipped"
+                        node.record.message = "a build it needs failed"
+                        failed.add(nid)
+                        del pending[nid]
+                        continue
+                    if not all(d in done for d in dep_ids):
+                        continue
+                    if len(running) >= jobs:
+                        break
+                    node.key = build_key(node.prepared.srpm_sha256, node.prepared.target, settings,
+                                         {d[1]: done[d] for d in dep_ids})
+                    entry = cache.get(*nid)
+                    repo_dir = build_dir / "repos" / tname
+                    if not force and entry and entry.key == node.key and entry.valid_in(node.resultdir):
+                        node.record.status = "cached"
+                        node.record.nvr = entry.nvr
+                        node.record.rpms = sorted(entry.rpms)
+                        node.record.resultdir = str(node.resultdir)
+                        have = {p.name for p in repo.packages(repo_dir)}
+                        if not set(entry.rpms) <= have:
+                            repo.publish(repo_dir, [node.resultdir / n for n in sorted(entry.rpms)])
+                        done[nid] = dict(entry.rpms)
+                        del pending[nid]
+                        continue
+                    chroot = node.prepared.target.mock_chroot()
+                    chroot_users[chroot] = chroot_users.get(chroot, 0) + 1
+                    job = Job(target=node.prepared.target, srpm=node.prepared.info, resultdir=node.resultdir,
+                              repo_dir=repo_dir, workdir=work_root / tname / nid[1],
+                              uniqueext=nid[1] if jobs > 1 else None, host_macros=host_macros)
+                    if job.workdir.exists():
+                        shutil.rmtree(job.workdir)
+                    cache.drop(*nid)
+                    progress.started(tname, nid[1], node.resultdir)
+                    running[pool.submit(builder.build, job)] = (node, time.monotonic())
+                    del pending[nid]
+                if not running:
+                    if pending and not any(n.record.status == "skipped" for n in pending.values()):
+                        stuck = ", ".join(f"{t}/{p}" for t, p in sorted(pending))
+                        raise RuntimeError(f"scheduler made no progress with {stuck} pending")  # a bug
+                    pending = {k: v for k, v in pending.items() if v.record.status != "skipped"}
+                    if not pending:
+                        break
+                    continue
+                finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                progress.refresh()
+                for fut in finished:
+                    node, started = running.pop(fut)
+                    nid = node.id
+                    result = fut.result()
+                    node.record.seconds = time.monotonic() - started
+                    node.record.resultdir = str(node.resultdir)
+                    if result.ok:
+                        rpms = result.rpms or binary_rpms(node.resultdir)
+                        repo.publish(build_dir / "repos" / nid[0], rpms)
+                        entry = cache.put(nid[0], nid[1], node.key, node.prepared.info.nvr, rpms, memo)
+                        done[nid] = dict(entry.rpms)
+                        node.record.status = "built"
+                        node.record.rpms = [p.name for p in rpms]
+                        shutil.rmtree(work_root / nid[0] / nid[1], ignore_errors=True)
+                    else:
+                        failed.add(nid)
+                        node.record.status = "failed"
+                        node.record.message = result.message
+                    progress.finished(node.record)
+        except KeyboardInterrupt:
+            terminate_all()
+            for fut, (node, _) in running.items():
+                fut.cancel()
+                node.record.status = "interrupted"
+            pool.shutdown(wait=True, cancel_futures=True)
+            terminate_all()
+            err = ForkliftError(
+                "interrupted: running builds were stopped; published repositories are unchanged",
+                hint="run invoke build again: finished builds are cached",
+            )
+            err.exit_code = 130  # type: ignore[attr-defined]
+            raise err from None
