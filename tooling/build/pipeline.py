@@ -215,60 +215,61 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     running: dict[Future[BuildResult], tuple[Node, float]] = {}
     pending = dict(nodes)
     settings = dict(builder.settings())
-    chroot_users: dict[str, int] = {}
     host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
     work_root = build_dir / "work"
     with ThreadPoolExecutor(max_workers=jobs) as pool, Progress(out) as progress:
         try:
             while pending or running:
-                # anything whose dependencies failed is skipped; anything ready is cached or started
-                for nid, node in sorted(pending.items()):
-                    tname = nid[0]
-                    dep_ids = [(tname, d) for d in node.deps]
-                    if any(d in failed for d in dep_ids):
-                        node.record.status = "skipped"
-                        node.record.message = "a build it needs failed"
-                        failed.add(nid)
+                # anything whose dependencies failed is skipped; anything ready is cached or started;
+                # repeat until nothing changes (a cached build can make its dependents ready at once)
+                changed = True
+                while changed:
+                    changed = False
+                    for nid, node in sorted(pending.items()):
+                        tname = nid[0]
+                        dep_ids = [(tname, d) for d in node.deps]
+                        if any(d in failed for d in dep_ids):
+                            node.record.status = "skipped"
+                            node.record.message = "a build it needs failed"
+                            failed.add(nid)
+                            del pending[nid]
+                            changed = True
+                            continue
+                        if not all(d in done for d in dep_ids):
+                            continue
+                        if len(running) >= jobs:
+                            break
+                        node.key = build_key(node.prepared.srpm_sha256, node.prepared.target, settings,
+                                             {d[1]: done[d] for d in dep_ids})
+                        entry = cache.get(*nid)
+                        repo_dir = build_dir / "repos" / tname
+                        if not force and entry and entry.key == node.key and entry.valid_in(node.resultdir):
+                            node.record.status = "cached"
+                            node.record.nvr = entry.nvr
+                            node.record.rpms = sorted(entry.rpms)
+                            node.record.resultdir = str(node.resultdir)
+                            have = {p.name for p in repo.packages(repo_dir)}
+                            if not set(entry.rpms) <= have:
+                                repo.publish(repo_dir, [node.resultdir / n for n in sorted(entry.rpms)])
+                            done[nid] = dict(entry.rpms)
+                            del pending[nid]
+                            changed = True
+                            continue
+                        job = Job(target=node.prepared.target, srpm=node.prepared.info, resultdir=node.resultdir,
+                                  repo_dir=repo_dir, workdir=work_root / tname / nid[1],
+                                  uniqueext=nid[1] if jobs > 1 else None, host_macros=host_macros)
+                        if job.workdir.exists():
+                            shutil.rmtree(job.workdir)
+                        cache.drop(*nid)
+                        progress.started(tname, nid[1], node.resultdir)
+                        running[pool.submit(builder.build, job)] = (node, time.monotonic())
                         del pending[nid]
-                        continue
-                    if not all(d in done for d in dep_ids):
-                        continue
-                    if len(running) >= jobs:
-                        break
-                    node.key = build_key(node.prepared.srpm_sha256, node.prepared.target, settings,
-                                         {d[1]: done[d] for d in dep_ids})
-                    entry = cache.get(*nid)
-                    repo_dir = build_dir / "repos" / tname
-                    if not force and entry and entry.key == node.key and entry.valid_in(node.resultdir):
-                        node.record.status = "cached"
-                        node.record.nvr = entry.nvr
-                        node.record.rpms = sorted(entry.rpms)
-                        node.record.resultdir = str(node.resultdir)
-                        have = {p.name for p in repo.packages(repo_dir)}
-                        if not set(entry.rpms) <= have:
-                            repo.publish(repo_dir, [node.resultdir / n for n in sorted(entry.rpms)])
-                        done[nid] = dict(entry.rpms)
-                        del pending[nid]
-                        continue
-                    chroot = node.prepared.target.mock_chroot()
-                    chroot_users[chroot] = chroot_users.get(chroot, 0) + 1
-                    job = Job(target=node.prepared.target, srpm=node.prepared.info, resultdir=node.resultdir,
-                              repo_dir=repo_dir, workdir=work_root / tname / nid[1],
-                              uniqueext=nid[1] if jobs > 1 else None, host_macros=host_macros)
-                    if job.workdir.exists():
-                        shutil.rmtree(job.workdir)
-                    cache.drop(*nid)
-                    progress.started(tname, nid[1], node.resultdir)
-                    running[pool.submit(builder.build, job)] = (node, time.monotonic())
-                    del pending[nid]
+                        changed = True
                 if not running:
-                    if pending and not any(n.record.status == "skipped" for n in pending.values()):
+                    if pending:
                         stuck = ", ".join(f"{t}/{p}" for t, p in sorted(pending))
                         raise RuntimeError(f"scheduler made no progress with {stuck} pending")  # a bug
-                    pending = {k: v for k, v in pending.items() if v.record.status != "skipped"}
-                    if not pending:
-                        break
-                    continue
+                    break
                 finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                 progress.refresh()
                 for fut in finished:

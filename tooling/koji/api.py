@@ -6,9 +6,6 @@ tasks.py leaves them at their defaults (the profile's poll_interval, RetryPolicy
 
 from __future__ import annotations
 
-import importlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +14,7 @@ from typing import Any
 from koji_cli.lib import unique_path
 from rich.console import Console
 
+from tooling import repo
 from tooling.build.plan import SrpmInfo
 from tooling.errors import ForkliftError
 from tooling.koji import calls as plan
@@ -25,7 +23,6 @@ from tooling.koji.layers import layer_srpms, select_srpms, wait_for_repo
 from tooling.koji.session import Hub, Profile, RetryPolicy, load_profile
 from tooling.koji.watch import TaskTree, Watcher
 from tooling.model import Matrix
-from tooling.run import run
 
 
 def _console(console: Console | None) -> Console:
@@ -135,35 +132,8 @@ def _collect(hub: Hub, tree: TaskTree, tasks: dict[int, SrpmInfo], results: Path
 
 
 def _publish(repo_dir: Path, rpms: list[Path]) -> None:
-    if not rpms:
-        return
-    # tooling.repo (atomic createrepo_c publish, owned by the build area) is imported late
-    try:
-        publish = importlib.import_module("tooling.repo").publish
-    except ModuleNotFoundError as exc:
-        if exc.name != "tooling.repo":
-            raise
-        publish = _publish_fallback
-    publish(repo_dir, rpms)
-
-
-def _publish_fallback(repo_dir: Path, rpms: list[Path]) -> None:
-    """Stand-in until tooling.repo exists: createrepo_c into a staging dir, then swap by rename."""
-    repo_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{repo_dir.name}.", dir=repo_dir.parent))
-    try:
-        for rpm_path in rpms:
-            shutil.copy2(rpm_path, staging / rpm_path.name)
-        run(["createrepo_c", "--quiet", str(staging)])
-        old = repo_dir.with_name(f".{repo_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if repo_dir.exists():
-            repo_dir.rename(old)
-        staging.rename(repo_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    if rpms:
+        repo.publish(repo_dir, rpms)
 
 
 def koji_status(task_id: int, *, profile: str, retry: RetryPolicy | None = None,

@@ -186,7 +186,7 @@ class RpmbuildBuilder:
         # the venv's bin (a Go toolchain from PyPI lives there) comes first
         env["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
         env.update({"LANG": "C.UTF-8", "TZ": "UTC"})
-        providers = _providers(repo.packages(job.repo_dir))
+        providers, requires = _providers(repo.packages(job.repo_dir))
         installed: list[str] = []
         missing: list[str] = []
         rpm_host = _rpm_host()
@@ -194,10 +194,12 @@ class RpmbuildBuilder:
         for req in job.srpm.buildrequires:
             name = dep_name(req)
             if name in providers:
-                pkg = providers[name]
-                _unpack(pkg, sysroot)
-                installed.append(pkg.name)
-                lines.append(f"  {req}: internal, {pkg.name} unpacked into the sysroot")
+                # like dnf: the package and, through its Requires, the internal packages it needs
+                for pkg in _internal_closure(providers[name], providers, requires):
+                    if pkg.name not in installed:
+                        _unpack(pkg, sysroot)
+                        installed.append(pkg.name)
+                        lines.append(f"  {req}: internal, {pkg.name} unpacked into the sysroot")
                 continue
             if rpm_host:
                 res = run(["rpm", "-q", "--whatprovides", req], check=False)
@@ -216,13 +218,26 @@ class RpmbuildBuilder:
         return env, installed, missing
 
 
-def _providers(rpms: list[Path]) -> dict[str, Path]:
-    """Provided name -> RPM, for the binary RPMs of the local repo."""
+def _internal_closure(first: Path, providers: Mapping[str, Path], requires: Mapping[Path, list[str]]) -> list[Path]:
+    out: list[Path] = []
+    stack = [first]
+    while stack:
+        pkg = stack.pop()
+        if pkg in out:
+            continue
+        out.append(pkg)
+        stack.extend(providers[r] for r in requires.get(pkg, []) if r in providers)
+    return out
+
+
+def _providers(rpms: list[Path]) -> tuple[dict[str, Path], dict[Path, list[str]]]:
+    """Provided name -> RPM, and RPM -> its required names, for the binary RPMs of the local repo."""
     import rpm
 
     ts = rpm.TransactionSet()
     ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
     out: dict[str, Path] = {}
+    reqs: dict[Path, list[str]] = {}
     for path in rpms:
         if path.name.endswith(".src.rpm"):
             continue
@@ -231,7 +246,8 @@ def _providers(rpms: list[Path]) -> dict[str, Path]:
         for prov in hdr[rpm.RPMTAG_PROVIDENAME]:
             out.setdefault(str(prov), path)
         out.setdefault(str(hdr[rpm.RPMTAG_NAME]), path)
-    return out
+        reqs[path] = [str(r) for r in hdr[rpm.RPMTAG_REQUIRENAME]]
+    return out, reqs
 
 
 def _unpack(rpm_path: Path, sysroot: Path) -> None:
@@ -263,9 +279,11 @@ def _sysroot_env(env: dict[str, str], sysroot: Path) -> None:
         env[var] = os.pathsep.join([*(str(p) for p in paths if p.exists()), *existing])
 
     usr = sysroot / "usr"
+    # %_libdir is /usr/lib64 on Fedora and /usr/lib/<multiarch> with Debian's rpm
+    libdirs = [usr / "lib64", *sorted(usr.glob("lib/*-linux-gnu*")), usr / "lib"]
     prepend("CPATH", usr / "include")
-    prepend("LIBRARY_PATH", usr / "lib64", usr / "lib")
-    prepend("LD_LIBRARY_PATH", usr / "lib64", usr / "lib")
-    prepend("PKG_CONFIG_PATH", usr / "lib64" / "pkgconfig", usr / "lib" / "pkgconfig", usr / "share" / "pkgconfig")
+    prepend("LIBRARY_PATH", *libdirs)
+    prepend("LD_LIBRARY_PATH", *libdirs)
+    prepend("PKG_CONFIG_PATH", *(d / "pkgconfig" for d in libdirs), usr / "share" / "pkgconfig")
     prepend("PATH", usr / "bin")
     env["FORKLIFT_SYSROOT"] = str(sysroot)

@@ -1,0 +1,111 @@
+"""The mock builder at mock's real interface: its command line, config files,
+exit codes and result-dir layout, against a test double; and against real mock
+where it is installed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.build.conftest import set_vars
+from tooling import model, repo
+from tooling.build import pipeline
+from tooling.build.builders.mock import mock_escape, render_config
+
+DOUBLE = Path(__file__).resolve().parent / "mock_double"
+
+
+@pytest.fixture
+def mock_double(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("PATH", f"{DOUBLE}{os.pathsep}{os.environ['PATH']}")
+    log = tmp_path / "mock-calls.jsonl"
+    monkeypatch.setenv("MOCK_DOUBLE_LOG", str(log))
+    return log
+
+
+def build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1) -> pipeline.BuildReport:
+    return pipeline.run_build(model.load(specs), ["fedora-45"], list(packages), builder="auto", jobs=jobs,
+                              force=False, json_path=None, build_dir=tmp / "build", offline=True,
+                              cache_dir=tmp / "cache", mirrors=[], console=Console(file=io.StringIO(), width=200))
+
+
+def test_config_includes_core_chroot_macros_and_local_repo(tmp_path: Path) -> None:
+    t = model.load().targets["centos-stream-9"]
+    cfg = render_config(t, tmp_path / "repos" / "centos-stream-9")
+    assert cfg.splitlines()[1] == "include('centos-stream+epel-9-x86_64.cfg')"
+    assert "config_opts['macros']['%rhel'] = '9'" in cfg
+    assert "config_opts['macros']['%dist'] = '.el9'" in cfg
+    assert f"baseurl=file://{tmp_path}/repos/centos-stream-9" in cfg
+
+
+def test_mock_escape_neutralises_jinja() -> None:
+    assert mock_escape("a{{b}}") == repr("a{{ '{{' }}b}}")
+    assert "{%" not in mock_escape("{% x %}").replace("'{%'", "")
+
+
+def test_auto_picks_mock_and_builds_in_order(test_specs: Path, tmp_path: Path, mock_double: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCK_DOUBLE_SCENARIO", "success")
+    report = build(test_specs, tmp_path, jobs=2)
+    assert report.builder == "mock" and "mock found at" in report.builder_reason
+    assert {r.package: r.status for r in report.records} == {"libfk": "built", "fkapp": "built", "fkdoc": "built"}
+    calls = [json.loads(line) for line in mock_double.read_text().splitlines()]
+    srpms = [Path(c["argv"][c["argv"].index("--rebuild") + 1]).name for c in calls]
+    assert srpms.index("libfk-1.0-1.fc45.src.rpm") < srpms.index("fkapp-1.0-1.fc45.src.rpm")
+    for call in calls:
+        argv = call["argv"]
+        assert argv[0] == "-r" and argv[1].endswith("/build/mock/fedora-45.cfg")
+        assert "--resultdir" in argv and "--uniqueext" in argv  # jobs=2: builds of one chroot side by side
+        assert "include('fedora-45-x86_64.cfg')" in call["config"]
+    names = sorted(p.name.rsplit("-", 2)[0] for p in repo.packages(tmp_path / "build" / "repos" / "fedora-45"))
+    assert names == ["fkapp", "fkdoc", "libfk", "libfk-devel"]
+
+
+@pytest.mark.parametrize(("scenario", "expected"), [
+    ("build-fail", ["mock exited with 10: rpmbuild failed (build.log)", "Bad exit status from", "(%build)"]),
+    ("missing-br", ["mock exited with 30", "(root.log)", "No matching package to install: 'libdoesnotexist-devel'"]),
+    ("bad-config", ["mock exited with 3", "a bug in Forklift"]),
+])
+def test_failures_quote_the_right_log(test_specs: Path, tmp_path: Path, mock_double: Path,
+                                      monkeypatch: pytest.MonkeyPatch, scenario: str, expected: list[str]) -> None:
+    monkeypatch.setenv("MOCK_DOUBLE_SCENARIO", scenario)
+    report = build(test_specs, tmp_path, packages=("fkdoc",))
+    (rec,) = report.records
+    assert rec.status == "failed" and report.exit_code == 1
+    for text in expected:
+        assert text in rec.message, rec.message
+
+
+def test_locked_buildroot_is_retried(test_specs: Path, tmp_path: Path, mock_double: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCK_DOUBLE_SCENARIO", "locked-once")
+    report = build(test_specs, tmp_path, packages=("fkdoc",))
+    assert report.records[0].status == "built"
+    assert len(mock_double.read_text().splitlines()) == 2
+
+
+def test_result_layout_kept(test_specs: Path, tmp_path: Path, mock_double: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCK_DOUBLE_SCENARIO", "success")
+    build(test_specs, tmp_path, packages=("fkdoc",))
+    res = tmp_path / "build" / "results" / "fedora-45" / "fkdoc"
+    for log in ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log"):
+        assert (res / log).is_file(), log
+    assert list(res.glob("fkdoc-1.0-1.fc45.noarch.rpm"))
+
+
+def test_real_mock(test_specs: Path, tmp_path: Path) -> None:
+    if shutil.which("mock") is None:
+        pytest.skip("real mock is not installed here (it needs Fedora's repositories); the double above covers "
+                    "its interface")
+    set_vars(test_specs, "fkdoc", 'build_cmd = "true"')
+    report = pipeline.run_build(model.load(test_specs), ["fedora-45"], ["fkdoc"], builder="mock", jobs=1,
+                                force=False, json_path=None, build_dir=tmp_path / "build", offline=True,
+                                cache_dir=tmp_path / "cache", mirrors=[], console=Console(file=io.StringIO()))
+    assert report.records[0].status == "built", report.records[0].message
