@@ -59,6 +59,7 @@ def publish(repo_dir: Path, rpms: Iterable[Path]) -> None:
     versions = _versions_dir(repo_dir)
     versions.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="staging-", dir=versions))
+    os.chmod(staging, 0o755)  # mkdtemp makes it 0700; a repo is read by others (dnf, a VM, a web server)
     try:
         new_keys = {_rpm_key(p): p for p in new}
         old = current(repo_dir)

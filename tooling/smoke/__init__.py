@@ -58,6 +58,10 @@ def run_smoke(matrix: Matrix, target: str, *, via: str, image: str | None, build
     """The `invoke smoke` entry point: raises ForkliftError when a check fails."""
     rep = smoke(matrix, target, via=via, image=image, build_dir=build_dir, engine=engine)
     out = build_dir / "smoke" / target
+    summary = out / "summary.txt"
+    if summary.exists():
+        print(summary.read_text(encoding="utf-8"), end="")
+        print(f"JUnit XML: {out / 'junit.xml'}")
     if not rep.ok:
         failed = ", ".join(r.name for r in rep.failed) or "no verdict"
         detail = "\n".join(f"  {r.name}: {r.detail}" for r in rep.failed) + "".join(
