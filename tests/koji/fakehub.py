@@ -476,7 +476,7 @@ class FakeHub:
         repo = self._current_repo(t.id)
         if repo.create_event >= min_event and not force:
             return {"repo": self._repo_info(repo), "request": None}
-        req = {"id": self._next("req"), "tag_id": t.id, "min_event": min_event, "active": True,
+        req: dict[str, Any] = {"id": self._next("req"), "tag_id": t.id, "min_event": min_event, "active": True,
                "task_id": None, "task_state": None, "repo_id": None, "tries": 0, "ticks": 0}
         self.requests[req["id"]] = req
         return {"repo": None, "request": {k: v for k, v in req.items() if k != "ticks"}}
@@ -562,8 +562,8 @@ class FakeHub:
                 return
             tag_kids = [t for t in kids if t.method == "tagBuild"]
             if not tag_kids:
-                info = arch.data["nvr"]
-                build = Build(self._next("build"), *info, task_id=task.id, state=BUILD_COMPLETE,
+                name, version, release = arch.data["nvr"]
+                build = Build(self._next("build"), name, version, release, task_id=task.id, state=BUILD_COMPLETE,
                               provides=arch.data["provides"])
                 if any(b.nvr == build.nvr for b in self.builds.values()):
                     self._finish(task, False, HubFault(GENERIC, f"Build already exists: {build.nvr}"))
@@ -649,14 +649,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
             return
         upload = headers.get("content-type") == "application/octet-stream"
-        if upload:
-            method, args, kwargs = "rawUpload", [], {}
-        else:
-            params, method = xmlrpc.client.loads(body, use_builtin_types=True)
+        method: str = "rawUpload"
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        if not upload:
+            params, called = xmlrpc.client.loads(body, use_builtin_types=True)
+            method = called or ""
             args = list(params)
-            kwargs = {}
             if args and isinstance(args[-1], dict) and args[-1].get("__starstar"):
-                kwargs = {k: v for k, v in args.pop().items() if k != "__starstar"}
+                last: dict[str, Any] = args.pop()
+                kwargs = {k: v for k, v in last.items() if k != "__starstar"}
         injected = hub.take_injection(method)
         if injected == "http503":
             self._send(503, b"Service Unavailable", "text/plain")
@@ -696,7 +698,8 @@ class _Handler(BaseHTTPRequestHandler):
         cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
         if not cert:
             return None
-        for rdn in cert.get("subject", ()):
+        subject: Any = cert.get("subject", ())
+        for rdn in subject:
             for key, value in rdn:
                 if key == "commonName":
                     return str(value)

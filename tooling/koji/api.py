@@ -136,24 +136,24 @@ def _publish(repo_dir: Path, rpms: list[Path]) -> None:
         repo.publish(repo_dir, rpms)
 
 
-def koji_status(task_id: int, *, profile: str, retry: RetryPolicy | None = None,
+def koji_status(task_id: int | str, *, profile: str, retry: RetryPolicy | None = None,
                 console: Console | None = None) -> None:
     """Print a koji task and its children (state, host); for a failed task, the log tail that explains it."""
     out = _console(console)
     try:
-        task_id = int(task_id)  # invoke passes positional arguments as strings
+        tid = int(task_id)  # invoke passes positional arguments as strings
     except ValueError:
         raise ForkliftError(f"koji task id must be a number, not {task_id!r}") from None
     prof = load_profile(profile)
     hub = Hub(prof, retry=retry)  # reading tasks needs no login
-    if not hub.call("getTaskInfo", task_id):
-        raise ForkliftError(f"koji task {task_id} does not exist on {prof.server} (profile {prof.name!r})")
-    tree = TaskTree([task_id])
+    if not hub.call("getTaskInfo", tid):
+        raise ForkliftError(f"koji task {tid} does not exist on {prof.server} (profile {prof.name!r})")
+    tree = TaskTree([tid])
     watcher = Watcher(hub, out, poll_interval=0)
     for _ in range(50):  # follow children of children
         if not watcher.refresh(tree):
             break
-    out.print(tree.table(f"koji task {task_id}" + (f" ({prof.task_url(task_id)})" if prof.weburl else "")))
+    out.print(tree.table(f"koji task {tid}" + (f" ({prof.task_url(tid)})" if prof.weburl else "")))
     if any(t.state == "FAILED" for t in tree.tasks.values()):
         for failure in explain_failures(hub, tree):
             out.print(failure.text(), markup=False)
