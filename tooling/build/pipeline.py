@@ -67,7 +67,7 @@ def select_builder(name: str, build_dir: Path) -> tuple[Builder, str]:
         ok, why = builder.available()
         if not ok:
             raise ForkliftError(f"builder {name} cannot run here: {why}", hint="pick another with --builder, or auto")
-        return builder, f"asked for ({why})"
+        return builder, f"asked for: {why}"
     reasons: list[str] = []
     for candidate in ("mock", "mock-container", "rpmbuild"):
         builder = make_builder(candidate, build_dir)
