@@ -167,30 +167,10 @@ class Matrix:
     default_target: str
 
     def select_targets(self, names: list[str] | tuple[str, ...] | None) -> list[Target]:
-        if not names:
-            return list(self.targets.values())
-        out = []
-        for name in names:
-            if name not in self.targets:
-                raise DataError(
-                    self.root / TARGETS_FILE, None, f"unknown target {name!r}",
-                    hint=f"known targets: {', '.join(self.targets)}",
-                )
-            out.append(self.targets[name])
-        return out
+        return _select(self.targets, names, "target", self.root / TARGETS_FILE)
 
     def select_packages(self, names: list[str] | tuple[str, ...] | None) -> list[Package]:
-        if not names:
-            return list(self.packages.values())
-        out = []
-        for name in names:
-            if name not in self.packages:
-                raise DataError(
-                    self.root, None, f"unknown package {name!r}",
-                    hint=f"known packages: {', '.join(self.packages)}",
-                )
-            out.append(self.packages[name])
-        return out
+        return _select(self.packages, names, "package", self.root)
 
     def pairs(
         self,
@@ -207,6 +187,16 @@ class Matrix:
             for p in self.select_packages(packages)
             if not enabled_only or p.enabled_for(t)
         ]
+
+
+def _select(known: Mapping[str, T], names: list[str] | tuple[str, ...] | None, what: str, where: Path) -> list[T]:
+    """The named entries of ``known`` in the given order (all of them for no names); unknown names are errors."""
+    if not names:
+        return list(known.values())
+    for name in names:
+        if name not in known:
+            raise DataError(where, None, f"unknown {what} {name!r}", hint=f"known {what}s: {', '.join(known)}")
+    return [known[name] for name in names]
 
 
 # --------------------------------------------------------------------------- validation helpers
