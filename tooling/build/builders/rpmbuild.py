@@ -111,8 +111,15 @@ def check_host_requirement(req: str, table: Mapping[str, Mapping[str, list[str]]
 class RpmbuildBuilder:
     name = "rpmbuild"
 
-    def __init__(self, *, timeout: float | None = None) -> None:
+    # Host builds are for development and CI: compress the payload with threaded zstd at a
+    # low level (gzip -9, rpm's built-in default, takes 12 s for the engine's 100 MB
+    # payload on 2 cores; this takes well under 1 s). mock and koji keep the distro's
+    # default (w19.zstdio on Fedora and EL 9+).
+    DEFAULT_PAYLOAD = "w3T.zstdio"
+
+    def __init__(self, *, timeout: float | None = None, payload: str = DEFAULT_PAYLOAD) -> None:
         self.timeout = timeout
+        self.payload = payload
 
     def available(self) -> tuple[bool, str]:
         if shutil.which("rpmbuild") is None:
@@ -120,7 +127,7 @@ class RpmbuildBuilder:
         return True, "rpmbuild is installed (builds on the host, without isolation)"
 
     def settings(self) -> Mapping[str, str]:
-        return {"builder": self.name, "rpm_host": str(_rpm_host())}
+        return {"builder": self.name, "rpm_host": str(_rpm_host()), "payload": self.payload}
 
     # ------------------------------------------------------------------ build
 
@@ -171,7 +178,7 @@ class RpmbuildBuilder:
         argv = ["rpmbuild", "--rebuild", "--nodeps"]
         if job.host_macros is not None:
             argv += ["--load", str(job.host_macros)]
-        for k, v in (("_topdir", str(top)), ("_buildhost", "forklift")):
+        for k, v in (("_topdir", str(top)), ("_buildhost", "forklift"), ("_binary_payload", self.payload)):
             argv += ["--define", f"{k} {v}"]
         return [*argv, *job.target.macro_args(), str(job.srpm.path)]
 
