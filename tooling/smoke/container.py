@@ -9,9 +9,8 @@ import shutil
 import time
 
 from tooling.errors import ForkliftError
-from tooling.fsutil import atomic_write_text
 from tooling.run import CommandError, run
-from tooling.smoke.provision import CHECKS_SCRIPT, CONTAINER_CHECKS, Outcome, SmokeRequest, env_file
+from tooling.smoke.provision import CONTAINER_CHECKS, Outcome, SmokeRequest, stage_checks
 
 
 def container_tool() -> str:
@@ -50,12 +49,7 @@ class ContainerProvisioner:
         if not names:
             raise ForkliftError(f"no RPMs in {request.repo.directory}", hint="run invoke build first")
         work = request.out_dir / "container"
-        work.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CHECKS_SCRIPT, work / "checks.sh")
-        atomic_write_text(work / "env", env_file({
-            "FORKLIFT_CHECKS": " ".join(CONTAINER_CHECKS),
-            "FORKLIFT_PACKAGES": " ".join(names),
-        }))
+        stage_checks(work, CONTAINER_CHECKS, names)
         argv = container_argv(tool, image, str(request.repo.directory.resolve()), str(work.resolve()), names)
         t0 = time.monotonic()
         problems = []

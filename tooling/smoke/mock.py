@@ -8,9 +8,8 @@ import shutil
 import time
 
 from tooling.errors import ForkliftError
-from tooling.fsutil import atomic_write_text
 from tooling.run import CommandError, run
-from tooling.smoke.provision import CHECKS_SCRIPT, VERSION_CHECKS, Outcome, SmokeRequest, env_file
+from tooling.smoke.provision import VERSION_CHECKS, Outcome, SmokeRequest, stage_checks
 
 
 def mock_argvs(config: str, repo_url: str, packages: list[str], guest_dir: str) -> list[list[str]]:
@@ -36,12 +35,7 @@ class MockProvisioner:
             raise ForkliftError(f"no RPMs in {request.repo.directory}", hint="run invoke build first")
         config = request.image or request.target.mock_chroot()
         work = request.out_dir / "mock"
-        work.mkdir(parents=True, exist_ok=True)
-        shutil.copy(CHECKS_SCRIPT, work / "checks.sh")
-        atomic_write_text(work / "env", env_file({
-            "FORKLIFT_CHECKS": " ".join(VERSION_CHECKS),
-            "FORKLIFT_PACKAGES": " ".join(names),
-        }))
+        stage_checks(work, VERSION_CHECKS, names)
         t0 = time.monotonic()
         console, problems = "", []
         argvs = mock_argvs(config, request.repo.directory.resolve().as_uri(), names, str(work.resolve()))

@@ -51,6 +51,20 @@ class Provisioner(Protocol):
         ...
 
 
+def stage_checks(work: Path, checks: list[str] | tuple[str, ...], packages: list[str]) -> None:
+    """Put guest/checks.sh and its env file (which checks, which packages) into ``work``."""
+    import shutil
+
+    from tooling.fsutil import atomic_write_text
+
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy(CHECKS_SCRIPT, work / "checks.sh")
+    atomic_write_text(work / "env", env_file({
+        "FORKLIFT_CHECKS": " ".join(checks),
+        "FORKLIFT_PACKAGES": " ".join(packages),
+    }))
+
+
 def env_file(settings: dict[str, str]) -> str:
     """KEY='value' lines for the checks' environment (values single-quoted for sh)."""
     lines = []
