@@ -18,6 +18,7 @@ mock's wording: ``No matching package to install: 'x'``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ class Check:
     how: str  # what satisfied it, or what was looked for
 
 
+@functools.cache
 def _rpm_host() -> bool:
     """True on a host whose rpm database holds the distro (Fedora, RHEL, ...)."""
     if shutil.which("rpm") is None:
@@ -51,6 +53,7 @@ def _rpm_host() -> bool:
     return res.returncode == 0
 
 
+@functools.cache
 def _load_table(path: Path = HOSTTOOLS) -> dict[str, dict[str, list[str]]]:
     with open(path, "rb") as fh:
         data = tomllib.load(fh)
