@@ -74,6 +74,9 @@ def test_qemu_argv_disk_order_and_console(tmp_path: Path) -> None:
     drives = [argv[i + 1] for i, a in enumerate(argv) if a == "-drive"]
     assert "snapshot=on" in drives[0] and "readonly=on" in drives[1]
     assert "console=ttyS0" in argv[argv.index("-append") + 1]
+    assert argv[argv.index("-smp") + 1] == "1"  # TCG: a starved second vCPU soft-locks the guest
+    kvm_argv = list(qemu_argv(img, tmp_path / "p", tmp_path / "pool", tmp_path / "spare", kvm=True).argv)
+    assert kvm_argv[kvm_argv.index("-smp") + 1] == "2"
 
 
 def test_image_key_changes_with_inputs() -> None:

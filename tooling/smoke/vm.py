@@ -56,10 +56,13 @@ def qemu_argv(
 ) -> QemuPlan:
     """The qemu command line (pure): serial console, no reboot, root disk as a throw-away snapshot."""
     accel = "kvm" if kvm else "tcg"
+    # Under TCG each vCPU is a host thread; on a 2-core host a second vCPU gets starved and the guest
+    # kernel soft-locks (seen with runc at container start). One vCPU has no peer to spin on.
+    cpus = 2 if kvm else 1
     argv = ["qemu-system-x86_64"]
     argv += ["-accel", "kvm"] if kvm else ["-accel", "tcg"]
     argv += [
-        "-cpu", "max", "-m", str(memory_mib), "-smp", "2",
+        "-cpu", "max", "-m", str(memory_mib), "-smp", str(cpus),
         "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
         "-kernel", str(img.kernel), "-initrd", str(img.initrd),
         "-append", "console=ttyS0 quiet loglevel=3 panic=-1 rw",
@@ -136,6 +139,10 @@ class VmProvisioner:
             timings["guest-boot"] = float(booted[0].split()[1])
         if not finished(console) and not problems:
             problems.append(f"no FORKLIFT-END line on the console; see {console_log}")
+        stalls = [ln.strip() for ln in console.splitlines() if "soft lockup" in ln or "rcu_sched self-detected" in ln]
+        if stalls and problems:
+            problems.append(f"the guest kernel stalled ({stalls[0][:160]}): the host was too busy for the VM; "
+                            "run the smoke test again on an idle host")
         for disk in (pool, spare, payload):
             disk.unlink(missing_ok=True)
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
