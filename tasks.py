@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invoke import Context, task
 
-from tooling.cli import console, resolve_build_dir, targets_table, user_errors
+from tooling.cli import console, resolve_build_dir, resolve_mock_config_dir, targets_table, user_errors
 
 # Heavy imports (koji, rpm, createrepo_c) happen inside the tasks that need them.
 
@@ -133,12 +133,14 @@ def new_version(c: Context, package: str, version: str, offline: bool = False, c
     "package": PACKAGE_HELP, "builder": "auto, mock, mock-container or rpmbuild (default: auto)",
     "jobs": "builds run in parallel (default: 1)", "force": "rebuild even when the cache says up to date",
     "json": "write a machine-readable report to this file", "offline": "do not download sources",
-    "dry_run": "print the plan and run nothing", "build_dir": BUILD_DIR_HELP})
+    "dry_run": "print the plan and run nothing", "build_dir": BUILD_DIR_HELP,
+    "mock_config_dir": "mock --configdir: where mock finds the chroot configs Forklift's configs include() "
+                       "(default: $FORKLIFT_MOCK_CONFIG_DIR, else mock's own /etc/mock)"})
 @user_errors
 def build(c: Context, target: list[str] | None = None, package: list[str] | None = None, builder: str = "auto",
           jobs: int = 1, force: bool = False, json: str | None = None, offline: bool = False,
           dry_run: bool = False, build_dir: str | None = None, cache_dir: str | None = None,
-          mirror: list[str] | None = None) -> None:
+          mirror: list[str] | None = None, mock_config_dir: str | None = None) -> None:
     """Build binary RPMs in dependency order and publish build/repos/<target>/ (the main job).
 
     Exit code 0: everything built or cached; 1: a build failed; 3: nothing failed but
@@ -150,7 +152,8 @@ def build(c: Context, target: list[str] | None = None, package: list[str] | None
     report = pipeline.run_build(matrix, target or [matrix.default_target], package or [], builder=builder,
                                 jobs=jobs, force=force, json_path=Path(json) if json else None,
                                 build_dir=resolve_build_dir(build_dir), offline=offline, dry_run=dry_run,
-                                cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [])
+                                cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [],
+                                mock_config_dir=resolve_mock_config_dir(mock_config_dir))
     from tooling.cli import exit_with
 
     exit_with(report.exit_code)

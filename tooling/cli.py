@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,19 @@ def targets_table(matrix: Matrix) -> Table:
 
 def resolve_build_dir(value: str | None) -> Path:
     return Path(value).resolve() if value else BUILD_DIR
+
+
+def resolve_mock_config_dir(value: str | None) -> Path | None:
+    """mock's --configdir from the option, else $FORKLIFT_MOCK_CONFIG_DIR, else None (mock's /etc/mock)."""
+    chosen = value or os.environ.get("FORKLIFT_MOCK_CONFIG_DIR")
+    if not chosen:
+        return None
+    path = Path(chosen).resolve()
+    if not path.is_dir():
+        source = "--mock-config-dir" if value else "$FORKLIFT_MOCK_CONFIG_DIR"
+        raise ForkliftError(f"{source} {chosen}: no such directory",
+                            hint="point it at a directory laid out like /etc/mock (site-defaults.cfg, chroot configs)")
+    return path
 
 
 def exit_with(code: int) -> None:

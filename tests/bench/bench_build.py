@@ -82,7 +82,7 @@ def jobs(runs: int) -> None:
 # rpmbuild behind a shim that stamps each output line with seconds since start, so the
 # build.log shows where the time goes (the builder runs `rpmbuild` from PATH)
 STAMP_SHIM = """#!/bin/bash
-"$FORKLIFT_REAL_RPMBUILD" "$@" 2>&1 | "$FORKLIFT_PYTHON" -u -c '
+'{rpmbuild}' "$@" 2>&1 | '{python}' -u -c '
 import sys, time
 t = time.monotonic()
 for line in sys.stdin:
@@ -119,13 +119,12 @@ def overhead(mirrors: list[str]) -> None:
         build_dir = Path(tmp) / "build"
         shim = Path(tmp) / "shim"
         shim.mkdir()
-        (shim / "rpmbuild").write_text(STAMP_SHIM)
-        (shim / "rpmbuild").chmod(0o755)
         real = shutil.which("rpmbuild")
         if real is None:
             raise SystemExit("rpmbuild is not installed")
-        os.environ.update(FORKLIFT_REAL_RPMBUILD=real, FORKLIFT_PYTHON=sys.executable,
-                          PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
+        (shim / "rpmbuild").write_text(STAMP_SHIM.replace("{rpmbuild}", real).replace("{python}", sys.executable))
+        (shim / "rpmbuild").chmod(0o755)
+        os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
         os.environ["GOCACHE"] = str(Path(tmp) / "gocache-toolchain")  # cold, like the bare run below
         start = time.perf_counter()
         report = pipeline.run_build(matrix, ["fedora-45"], [engine.name], builder="rpmbuild", jobs=1, force=True,

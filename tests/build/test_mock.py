@@ -15,6 +15,7 @@ from rich.console import Console
 
 from tests.build.conftest import set_vars
 from tooling import model, repo
+from tooling.errors import ForkliftError
 from tooling.build import pipeline
 from tooling.build.builders.mock import mock_escape, render_config
 
@@ -29,10 +30,12 @@ def mock_double(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return log
 
 
-def build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1) -> pipeline.BuildReport:
+def build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1,
+          mock_config_dir: Path | None = None) -> pipeline.BuildReport:
     return pipeline.run_build(model.load(specs), ["fedora-45"], list(packages), builder="auto", jobs=jobs,
                               force=False, json_path=None, build_dir=tmp / "build", offline=True,
-                              cache_dir=tmp / "cache", mirrors=[], console=Console(file=io.StringIO(), width=200))
+                              cache_dir=tmp / "cache", mirrors=[], console=Console(file=io.StringIO(), width=200),
+                              mock_config_dir=mock_config_dir)
 
 
 def test_config_includes_core_chroot_macros_and_local_repo(tmp_path: Path) -> None:
@@ -88,6 +91,27 @@ def test_locked_buildroot_is_retried(test_specs: Path, tmp_path: Path, mock_doub
     report = build(test_specs, tmp_path, packages=("fkdoc",))
     assert report.records[0].status == "built"
     assert len(mock_double.read_text().splitlines()) == 2
+
+
+def test_mock_config_dir_is_passed_and_checked(test_specs: Path, tmp_path: Path, mock_double: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCK_DOUBLE_SCENARIO", "success")
+    etc = tmp_path / "etc-mock"
+    etc.mkdir()
+    with pytest.raises(ForkliftError, match="has no site-defaults.cfg"):
+        pipeline.run_build(model.load(test_specs), ["fedora-45"], ["fkdoc"], builder="mock", jobs=1, force=False,
+                           json_path=None, build_dir=tmp_path / "build", offline=True, cache_dir=tmp_path / "cache",
+                           mirrors=[], console=Console(file=io.StringIO()), mock_config_dir=etc)
+    (etc / "site-defaults.cfg").write_text("")
+    # the generated config include()s fedora-45-x86_64.cfg: mock fails (exit 3) when the dir lacks it
+    report = build(test_specs, tmp_path, packages=("fkdoc",), mock_config_dir=etc)
+    assert report.records[0].status == "failed" and "mock exited with 3" in report.records[0].message
+    assert "chroot configs from" in report.builder_reason
+    (etc / "fedora-45-x86_64.cfg").write_text("config_opts['root'] = 'fedora-45-x86_64'\n")
+    report = build(test_specs, tmp_path, packages=("fkdoc",), mock_config_dir=etc)
+    assert report.records[0].status == "built", report.records[0].message
+    argv = json.loads(mock_double.read_text().splitlines()[-1])["argv"]
+    assert argv[:2] == ["--configdir", str(etc)]
 
 
 def test_result_layout_kept(test_specs: Path, tmp_path: Path, mock_double: Path,

@@ -46,13 +46,13 @@ from tooling.run import terminate_all
 BUILDERS = ("auto", "mock", "mock-container", "rpmbuild")
 
 
-def make_builder(name: str, build_dir: Path) -> Builder:
+def make_builder(name: str, build_dir: Path, mock_config_dir: Path | None = None) -> Builder:
     from tooling.build.builders.mock import MockBuilder
     from tooling.build.builders.mock_container import MockContainerBuilder
     from tooling.build.builders.rpmbuild import RpmbuildBuilder
 
     if name == "mock":
-        return MockBuilder(config_dir=build_dir / "mock")
+        return MockBuilder(config_dir=build_dir / "mock", mock_config_dir=mock_config_dir)
     if name == "mock-container":
         return MockContainerBuilder(config_dir=build_dir / "mock", build_root=build_dir)
     if name == "rpmbuild":
@@ -60,17 +60,17 @@ def make_builder(name: str, build_dir: Path) -> Builder:
     raise ForkliftError(f"unknown builder {name!r}", hint=f"one of {', '.join(BUILDERS)}")
 
 
-def select_builder(name: str, build_dir: Path) -> tuple[Builder, str]:
+def select_builder(name: str, build_dir: Path, mock_config_dir: Path | None = None) -> tuple[Builder, str]:
     """The builder to use and why; for "auto" the first of mock, mock-container, rpmbuild that works."""
     if name != "auto":
-        builder = make_builder(name, build_dir)
+        builder = make_builder(name, build_dir, mock_config_dir)
         ok, why = builder.available()
         if not ok:
             raise ForkliftError(f"builder {name} cannot run here: {why}", hint="pick another with --builder, or auto")
         return builder, f"asked for: {why}"
     reasons: list[str] = []
     for candidate in ("mock", "mock-container", "rpmbuild"):
-        builder = make_builder(candidate, build_dir)
+        builder = make_builder(candidate, build_dir, mock_config_dir)
         ok, why = builder.available()
         if ok:
             return builder, "; ".join([*reasons, why])
@@ -123,6 +123,7 @@ def run_build(
     cache_dir: Path | None = None,
     mirrors: list[str] | None = None,
     console: Console | None = None,
+    mock_config_dir: Path | None = None,
 ) -> BuildReport:
     from tooling.sources.api import sources_config
 
@@ -133,7 +134,7 @@ def run_build(
     pairs = matrix.pairs(targets or [matrix.default_target], packages)
     build_dir.mkdir(parents=True, exist_ok=True)
     with BuildLock(build_dir), _sigterm_as_interrupt():
-        chosen, reason = select_builder(builder, build_dir)
+        chosen, reason = select_builder(builder, build_dir, mock_config_dir)
         out.print(f"builder: {chosen.name} ({reason})", highlight=False, markup=False)
         report = BuildReport(builder=chosen.name, builder_reason=reason, jobs=jobs, dry_run=dry_run)
         memo = HashMemo(build_dir / "cache" / "hashes.json")

@@ -78,8 +78,9 @@ class MockBuilder:
     name = "mock"
 
     def __init__(self, *, config_dir: Path, isolation: str | None = None, executable: str = "mock",
-                 retries: int = 2) -> None:
+                 retries: int = 2, mock_config_dir: Path | None = None) -> None:
         self.config_dir = config_dir
+        self.mock_config_dir = mock_config_dir  # mock --configdir: where include()d chroot configs are found
         self.isolation = isolation
         self.executable = executable
         self.retries = retries
@@ -88,10 +89,16 @@ class MockBuilder:
         path = shutil.which(self.executable)
         if path is None:
             return False, "mock is not installed"
+        if self.mock_config_dir is not None:
+            if not (self.mock_config_dir / "site-defaults.cfg").is_file():
+                return False, (f"mock config dir {self.mock_config_dir} has no site-defaults.cfg "
+                               "(point --mock-config-dir at a copy of /etc/mock)")
+            return True, f"mock found at {path}, chroot configs from {self.mock_config_dir}"
         return True, f"mock found at {path}"
 
     def settings(self) -> Mapping[str, str]:
-        return {"builder": self.name, "isolation": self.isolation or "default"}
+        return {"builder": self.name, "isolation": self.isolation or "default",
+                "configdir": str(self.mock_config_dir or "/etc/mock")}
 
     def config_path(self, job: Job) -> Path:
         path = self.config_dir / f"{job.target.name}.cfg"
@@ -101,8 +108,10 @@ class MockBuilder:
         return path
 
     def argv(self, job: Job) -> list[str]:
-        argv = [self.executable, "-r", str(self.config_path(job)), "--rebuild", str(job.srpm.path),
-                "--resultdir", str(job.resultdir)]
+        argv = [self.executable]
+        if self.mock_config_dir is not None:
+            argv += ["--configdir", str(self.mock_config_dir)]
+        argv += ["-r", str(self.config_path(job)), "--rebuild", str(job.srpm.path), "--resultdir", str(job.resultdir)]
         if job.uniqueext:
             argv += ["--uniqueext", job.uniqueext]
         return argv
