@@ -65,13 +65,24 @@ def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, is
 def interpret(returncode: int, resultdir: Path) -> tuple[str, bool]:
     """A message for a failed mock run quoting the relevant log, and whether to retry."""
     log, meaning, retry = EXIT_CODES.get(returncode, (None, "mock failed", False))
+    if returncode == 1 and _failed_stage(resultdir / "build.log"):
+        # mock 6 passes rpmbuild's own status up (1) for a failed %prep/%build/...; 10 is
+        # left for the dynamic BuildRequires step
+        log, meaning = "build.log", "rpmbuild failed"
     msg = f"mock exited with {returncode}: {meaning}"
     if log:
         grep = "No matching package" if returncode in (30, 31) and log == "root.log" else None
-        if returncode == 10:
-            grep = None
         msg += f" ({log}):\n" + log_tail(resultdir / log, 20, grep=grep)
     return msg, retry
+
+
+def _failed_stage(build_log: Path) -> bool:
+    """True when build.log ends in rpmbuild's "Bad exit status from ... (%stage)"."""
+    try:
+        tail = build_log.read_text(encoding="utf-8", errors="replace")[-4000:]
+    except FileNotFoundError:
+        return False
+    return "Bad exit status from" in tail
 
 
 class MockBuilder:
