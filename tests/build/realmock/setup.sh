@@ -14,7 +14,9 @@
 #                         goes there except: apt packages and the host group `mock`.
 # --with-go / $WITH_GO=1  also build forklift-buildroot-go (Go toolchain from
 #                         $GO_ROOT_SRC, default <repo>/.cache/tools/go-1.25/go; go-md2man,
-#                         cmake, dm/seccomp/systemd/btrfs headers).
+#                         cmake, dm/seccomp/systemd/btrfs/udev headers, libclang, the SELinux
+#                         policy tools) and, when $RUST_SYSROOT (default: `rustc --print
+#                         sysroot` of the host) holds a toolchain, Rust and cargo from it.
 #
 # Result (STATE):
 #   venv/bin/mock   the launcher (mock from the snapshot in a venv on /usr/bin/python3)
@@ -35,6 +37,7 @@ MOCK_REF=${MOCK_REF:-}
 TD_REF=${TD_REF:-}
 WITH_GO=${WITH_GO:-0}
 GO_ROOT_SRC=${GO_ROOT_SRC:-$REPO/.cache/tools/go-1.25/go}
+RUST_SYSROOT=${RUST_SYSROOT:-$(rustc --print sysroot 2>/dev/null || true)}
 REBUILD_BUILDROOT=0
 SUITE=bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -70,7 +73,7 @@ BASE_PKGS="bash coreutils sed grep gawk tar gzip xz-utils bzip2 zstd findutils d
 patch cpio file unzip make gcc g++ binutils libc6-dev libcrypt-dev linux-libc-dev pkgconf
 passwd login util-linux hostname rpm debugedit elfutils perl python3"
 GO_EXTRA="go-md2man cmake libdevmapper-dev libseccomp-dev libsystemd-dev libbtrfs-dev
-libbtrfsutil-dev git selinux-policy-dev checkpolicy semodule-utils"
+libbtrfsutil-dev git selinux-policy-dev checkpolicy semodule-utils libclang-dev libudev-dev"
 APT_PKGS="python3-venv python3-dnf dnf-plugins-core python3-rpm rpm
 createrepo-c mmdebstrap zstd util-linux procps"
 
@@ -263,6 +266,11 @@ fi
 if [ "$WITH_GO" = 1 ]; then
     [ -x "$GO_ROOT_SRC/bin/go" ] || { echo "setup.sh: no Go toolchain at $GO_ROOT_SRC (GO_ROOT_SRC)" >&2; exit 1; }
     go_ver=$("$GO_ROOT_SRC/bin/go" env GOVERSION | sed 's/^go//')
+    rust_ver=
+    if [ -n "$RUST_SYSROOT" ] && [ -x "$RUST_SYSROOT/bin/rustc" ]; then
+        rust_ver=$("$RUST_SYSROOT/bin/rustc" --version | awk '{print $2}')
+    fi
+    go_ver="$go_ver${rust_ver:+ rust $rust_ver}"
     go_hash=$(inputs_hash "$BASE_PKGS $GO_EXTRA $(cat "$BR/base.evr") $go_ver")
     if [ "$(cat "$BR/go.stamp" 2>/dev/null)" != "$go_hash" ] \
         || ! ls "$STATE/repo"/forklift-buildroot-go-[0-9]*.rpm >/dev/null 2>&1; then
@@ -279,10 +287,20 @@ if [ "$WITH_GO" = 1 ]; then
         (cd "$GO_ROOT_SRC" && tar -c --exclude=__pycache__ --exclude=__init__.py .) | tar -x -C "$BR/tree-go/usr/lib/golang"
         ln -sfn ../lib/golang/bin/go "$BR/tree-go/usr/bin/go"
         ln -sfn ../lib/golang/bin/gofmt "$BR/tree-go/usr/bin/gofmt"
+        rust_args=()
+        if [ -n "$rust_ver" ]; then
+            # rustc, cargo and the target's std; not the docs (share/) or the extra tools
+            mkdir -p "$BR/tree-go/usr/lib/rust/bin"
+            cp -a "$RUST_SYSROOT/bin/rustc" "$RUST_SYSROOT/bin/cargo" "$BR/tree-go/usr/lib/rust/bin/"
+            cp -a "$RUST_SYSROOT/lib" "$BR/tree-go/usr/lib/rust/"
+            ln -sfn ../lib/rust/bin/rustc "$BR/tree-go/usr/bin/rustc"
+            ln -sfn ../lib/rust/bin/cargo "$BR/tree-go/usr/bin/cargo"
+            rust_args=(--rust-version "$rust_ver")
+        fi
         base_evr=$(cat "$BR/base.evr")
         log "buildroot-go: rpmbuild forklift-buildroot-go-$base_evr (Go $go_ver)"
         rpm_from_tree go "$BR/tree-go" "${base_evr%-*}" "${base_evr#*-}" --pkgs "$BR/tree-go.pkgs" \
-            --base-paths "$BR/base.paths" --goroot-version "$go_ver"
+            --base-paths "$BR/base.paths" --goroot-version "${go_ver%% *}" "${rust_args[@]}"
         rm -rf "$BR/tree-go"
         inputs_hash "$BASE_PKGS $GO_EXTRA $base_evr $go_ver" > "$BR/go.stamp"
         repo_dirty=1

@@ -56,7 +56,7 @@ GO_PROVIDES: dict[str, str | None] = {
     "systemd-devel": "libsystemd-dev", "btrfs-progs-devel": "libbtrfs-dev",
     "libbtrfsutil-devel": "libbtrfsutil-dev", "git-core": "git",
     "selinux-policy-devel": "selinux-policy-dev", "checkpolicy": "checkpolicy",
-    "policycoreutils-devel": "semodule-utils",
+    "policycoreutils-devel": "semodule-utils", "clang-devel": "libclang-dev",
 }
 GOLANG_NAMES = ["golang", "golang-bin", "golang-src"]
 
@@ -179,6 +179,7 @@ def main() -> None:
     ap.add_argument("--payload", default="w10T2.zstdio")
     ap.add_argument("--base-paths", type=Path)
     ap.add_argument("--goroot-version")
+    ap.add_argument("--rust-version", help="a Rust toolchain is in the tree (usr/lib/rust): provide rust, cargo")
     args = ap.parse_args()
     tree = args.tree.resolve()
     pkgs = read_pkgs(args.pkgs)
@@ -214,6 +215,8 @@ def main() -> None:
             new_files.append(p)
         provides = provide_lines(GO_PROVIDES, pkgs)
         provides += [f"{n} = {args.goroot_version}" for n in GOLANG_NAMES]
+        if args.rust_version:
+            provides += [f"{n} = {args.rust_version}" for n in ("rust", "cargo", "rust-std-static")]
         provides += pkgconfig_provides(tree, new_set)
         provides += elf_provides(tree, new_files)
         requires = [f"forklift-buildroot = {args.version}-{args.release}"]
