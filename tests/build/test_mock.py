@@ -30,9 +30,9 @@ def mock_double(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return log
 
 
-def build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1,
+def build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1, *, builder: str = "auto",
           mock_config_dir: Path | None = None) -> pipeline.BuildReport:
-    return pipeline.run_build(model.load(specs), ["fedora-45"], list(packages), builder="auto", jobs=jobs,
+    return pipeline.run_build(model.load(specs), ["fedora-45"], list(packages), builder=builder, jobs=jobs,
                               force=False, json_path=None, build_dir=tmp / "build", offline=True,
                               cache_dir=tmp / "cache", mirrors=[], console=Console(file=io.StringIO(), width=200),
                               mock_config_dir=mock_config_dir)
@@ -101,9 +101,7 @@ def test_mock_config_dir_is_passed_and_checked(test_specs: Path, tmp_path: Path,
     etc = tmp_path / "etc-mock"
     etc.mkdir()
     with pytest.raises(ForkliftError, match=r"has no site-defaults\.cfg"):
-        pipeline.run_build(model.load(test_specs), ["fedora-45"], ["fkdoc"], builder="mock", jobs=1, force=False,
-                           json_path=None, build_dir=tmp_path / "build", offline=True, cache_dir=tmp_path / "cache",
-                           mirrors=[], console=Console(file=io.StringIO()), mock_config_dir=etc)
+        build(test_specs, tmp_path, packages=("fkdoc",), builder="mock", mock_config_dir=etc)
     (etc / "site-defaults.cfg").write_text("")
     # the generated config include()s fedora-45-x86_64.cfg: mock fails (exit 3) when the dir lacks it
     report = build(test_specs, tmp_path, packages=("fkdoc",), mock_config_dir=etc)
@@ -137,10 +135,7 @@ def _real_mock() -> Path | None:
 
 
 def real_build(specs: Path, tmp: Path, packages: tuple[str, ...] = (), jobs: int = 1) -> pipeline.BuildReport:
-    return pipeline.run_build(model.load(specs), ["fedora-45"], list(packages), builder="mock", jobs=jobs,
-                              force=False, json_path=None, build_dir=tmp / "build", offline=True,
-                              cache_dir=tmp / "cache", mirrors=[], console=Console(file=io.StringIO(), width=200),
-                              mock_config_dir=_real_mock())
+    return build(specs, tmp, packages, jobs, builder="mock", mock_config_dir=_real_mock())
 
 
 @pytest.mark.slow
