@@ -615,7 +615,7 @@ class FakeHub:
         if proc.returncode != 0:
             with self.lock:
                 self._finish(task, False, HubFault(
-                    BUILD_ERROR, "error building package (arch noarch), mock exited with status 10; "
+                    BUILD_ERROR, "error building package (arch noarch), mock exited with status 1; "
                                  "see build.log for more information"))
             return
         provides: set[str] = set()
