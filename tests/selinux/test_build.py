@@ -42,45 +42,34 @@ def test_build_is_reproducible(built_module: Path, tmp_path: Path) -> None:
     assert again.read_bytes() == built_module.read_bytes()
 
 
-def test_syntax_error_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
-    require_devel()
-    src = variant(te=insert_after("self:fifo_file", "allow moby_dm_storage_setup_t self:capability { sys_admin ;"))
-    line = line_of(src / "moby_dm.te", "self:capability { sys_admin ;")
-    with pytest.raises(ForkliftError) as err:
-        build_policy(out_dir=tmp_path / "out", source_dir=src)
-    msg = str(err.value)
-    assert f"{src / 'moby_dm.te'}:{line}: 'syntax error' at token ';'" in msg
-    assert "allow moby_dm_storage_setup_t self:capability { sys_admin ;" in msg
-    assert not (tmp_path / "out" / "moby_dm.pp.bz2").exists()
+BAD_FC = "/usr/bin/foo\t--\tgen_context(system_u:object_r:moby_dm_storage_setup_exec_t,s0"
 
 
-def test_undeclared_type_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
-    require_devel()
-    src = variant(te=insert_after("self:fifo_file", "allow moby_dm_storage_setup_t no_such_type_t:file read;"))
-    line = line_of(src / "moby_dm.te", "no_such_type_t")
-    with pytest.raises(ForkliftError) as err:
-        build_policy(out_dir=tmp_path / "out", source_dir=src)
-    assert f"moby_dm.te:{line}: 'unknown type no_such_type_t'" in str(err.value)
-
-
-def test_unknown_interface_names_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
-    require_devel()
-    src = variant(te=insert_after("self:fifo_file", "not_an_interface(moby_dm_storage_setup_t)"))
-    line = line_of(src / "moby_dm.te", "not_an_interface(")
-    with pytest.raises(ForkliftError) as err:
-        build_policy(out_dir=tmp_path / "out", source_dir=src)
-    assert f"moby_dm.te:{line}: 'syntax error' at token 'not_an_interface'" in str(err.value)
-
-
-def test_broken_file_contexts_name_file_and_line(variant: Callable[..., Path], tmp_path: Path) -> None:
-    require_devel()
-    bad = "/usr/bin/foo\t--\tgen_context(system_u:object_r:moby_dm_storage_setup_exec_t,s0"
-    src = variant(fc=insert_after("moby-dm-storage-setup\\.service", bad))
-    line = line_of(src / "moby_dm.fc", "/usr/bin/foo")
-    with pytest.raises(ForkliftError) as err:
-        build_policy(out_dir=tmp_path / "out", source_dir=src)
+# (file, line to insert after, bad line, text that finds it again, expected messages:
+#  @PATH@ is the file's full path, @LINE@ the line of the bad text)
+@pytest.mark.parametrize(("kind", "anchor", "bad", "marker", "expected"), [
+    ("te", "self:fifo_file", "allow moby_dm_storage_setup_t self:capability { sys_admin ;",
+     "self:capability { sys_admin ;",
+     ["@PATH@:@LINE@: 'syntax error' at token ';'", "allow moby_dm_storage_setup_t self:capability { sys_admin ;"]),
+    ("te", "self:fifo_file", "allow moby_dm_storage_setup_t no_such_type_t:file read;", "no_such_type_t",
+     ["moby_dm.te:@LINE@: 'unknown type no_such_type_t'"]),
+    ("te", "self:fifo_file", "not_an_interface(moby_dm_storage_setup_t)", "not_an_interface(",
+     ["moby_dm.te:@LINE@: 'syntax error' at token 'not_an_interface'"]),
     # m4 reports where the unterminated call starts
-    assert f"moby_dm.fc:{line}: ERROR: end of file in argument list" in str(err.value)
+    ("fc", "moby-dm-storage-setup\\.service", BAD_FC, "/usr/bin/foo",
+     ["moby_dm.fc:@LINE@: ERROR: end of file in argument list"]),
+], ids=["syntax-error", "undeclared-type", "unknown-interface", "broken-file-contexts"])
+def test_policy_errors_name_file_and_line(variant: Callable[..., Path], tmp_path: Path, kind: str, anchor: str,
+                                          bad: str, marker: str, expected: list[str]) -> None:
+    require_devel()
+    src = variant(**{kind: insert_after(anchor, bad)})
+    path = src / f"moby_dm.{kind}"
+    line = line_of(path, marker)
+    with pytest.raises(ForkliftError) as err:
+        build_policy(out_dir=tmp_path / "out", source_dir=src)
+    for text in expected:
+        assert text.replace("@PATH@", str(path)).replace("@LINE@", str(line)) in str(err.value)
+    assert not (tmp_path / "out" / "moby_dm.pp.bz2").exists()
 
 
 def test_missing_source_file(tmp_path: Path) -> None:
