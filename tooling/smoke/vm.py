@@ -1,4 +1,4 @@
-"""The vm provisioner: qemu (KVM when /dev/kvm is usable, TCG otherwise) booting
+"""The vm provisioner: qemu (KVM when a guest really runs on it, TCG otherwise; see accel.py) booting
 the Debian test image, with a payload disk (checks, storage tool, engine under
 test) and two blank disks: one for the engine's thin pool, one for the
 refusal/wipe/teardown checks. The verdict is read from the serial console.
@@ -18,7 +18,8 @@ from pathlib import Path
 from tooling import REPO_ROOT
 from tooling.errors import ForkliftError
 from tooling.fsutil import atomic_write_text
-from tooling.run import CommandError, run
+from tooling.run import run
+from tooling.smoke import accel as accel_mod
 from tooling.smoke import image as image_mod
 from tooling.smoke import packages
 from tooling.smoke.provision import CHECKS_SCRIPT, VM_CHECKS, Outcome, SmokeRequest, env_file
@@ -29,26 +30,15 @@ STORAGE_TOOL_TREE = REPO_ROOT / "specs" / "moby-dm-storage-setup" / "moby-dm-sto
 POOL_DISK_BYTES = 3 << 30
 SPARE_DISK_BYTES = 1 << 30
 ENGINE_VERSION = "24.0.9"
+# No console output for this long ends the run as stalled (the guest's checks print a
+# heartbeat every 20 s); $FORKLIFT_VM_STALL_SECONDS overrides it.
+STALL_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
 class QemuPlan:
     argv: tuple[str, ...]
     accel: str
-
-
-def kvm_usable() -> bool:
-    """True when qemu can start a paused KVM guest (a /dev/kvm node alone is not enough:
-    nested set-ups can fail at the first vCPU reset)."""
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
-    probe = ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "max", "-m", "64", "-nodefaults",
-             "-display", "none", "-monitor", "none", "-S", "-no-reboot"]
-    try:
-        res = run(probe, timeout=3, check=False)
-    except CommandError:  # still running after 3 s: KVM works
-        return True
-    return res.ok
 
 
 def qemu_argv(
@@ -120,25 +110,14 @@ class VmProvisioner:
             with open(disk, "wb") as fh:
                 fh.truncate(size)
         timings["payload"] = time.monotonic() - t1
-        plan = qemu_argv(img, payload, pool, spare, kvm=kvm_usable())
-        console_log = work / "console.log"
-        t2 = time.monotonic()
-        problems = []
-        try:
-            res = run(plan.argv, timeout=request.timeout, check=False)
-            console = res.stdout + res.stderr
-            if res.returncode != 0:
-                problems.append(f"qemu exited {res.returncode}: {res.stderr.strip()[-300:]}")
-        except CommandError as exc:  # timeout
-            console = exc.output
-            problems.append(f"the VM did not finish within {request.timeout:.0f} s ({plan.accel}); see {console_log}")
-        atomic_write_text(console_log, console)
-        timings[f"boot-to-verdict ({plan.accel})"] = time.monotonic() - t2
+        choice = accel_mod.choose(img.kernel)
+        timings_key, console, problems = self._boot(img, payload, pool, spare, choice, request.timeout, work)
+        timings[timings_key[0]] = timings_key[1]
         booted = [ln for ln in console.splitlines() if ln.startswith(BOOT_MARK)]
         if booted:
             timings["guest-boot"] = float(booted[0].split()[1])
         if not finished(console) and not problems:
-            problems.append(f"no FORKLIFT-END line on the console; see {console_log}")
+            problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
         stalls = [ln.strip() for ln in console.splitlines() if "soft lockup" in ln or "rcu_sched self-detected" in ln]
         if stalls and problems:
             problems.append(f"the guest kernel stalled ({stalls[0][:160]}): the host was too busy for the VM; "
@@ -146,6 +125,42 @@ class VmProvisioner:
         for disk in (pool, spare, payload):
             disk.unlink(missing_ok=True)
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
+
+    def _boot(
+        self, img: image_mod.Image, payload: Path, pool: Path, spare: Path, choice: accel_mod.Choice,
+        timeout: float, work: Path,
+    ) -> tuple[tuple[str, float], str, list[str]]:
+        """Boot once under the chosen accelerator; a KVM run that stalls is retried once under TCG."""
+        stall = _stall_seconds()
+        console_log = work / "console.log"
+        problems: list[str] = []
+        attempts = [choice.accel] + (["tcg"] if choice.accel == "kvm" and accel_mod.override() is None else [])
+        console, label, seconds = "", choice.accel, 0.0
+        for i, accel in enumerate(attempts):
+            plan = qemu_argv(img, payload, pool, spare, kvm=accel == "kvm")
+            res = accel_mod.run_console(list(plan.argv), timeout=timeout, stall=stall)
+            console = res.output
+            label, seconds = plan.accel, res.seconds
+            atomic_write_text(console_log, console)
+            last = _last_line(console)
+            if res.stalled:
+                msg = (f"the VM stalled under {accel}: no console output for {stall:.0f} s "
+                       f"(last line: {last!r}); see {console_log}")
+                if i + 1 < len(attempts):
+                    atomic_write_text(work / "console-kvm.log", console)
+                    print(f"{msg}; retrying once under tcg", flush=True)
+                    for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
+                        with open(disk, "wb") as fh:  # a fresh pool: the stalled run may have written to it
+                            fh.truncate(size)
+                    continue
+                problems.append(msg)
+            elif res.timed_out:
+                problems.append(f"the VM did not finish within {timeout:.0f} s ({accel}; {choice.reason}); "
+                                f"see {console_log}")
+            elif res.returncode:
+                problems.append(f"qemu exited {res.returncode}: {console.strip()[-300:]}")
+            break
+        return (f"boot-to-verdict ({label})", seconds), console, problems
 
     def _payload(self, request: SmokeRequest, work: Path) -> tuple[Path, str]:
         """The payload disk: checks.sh, env, the storage tool and the engine under test."""
@@ -160,6 +175,7 @@ class VmProvisioner:
             "FORKLIFT_SPARE_DEV": "/dev/disk/by-id/virtio-spare",
             "FORKLIFT_LOG": "/tmp/forklift-smoke",
             "FORKLIFT_IMAGE_BUSYBOX": "/bin/busybox",
+            "FORKLIFT_HEARTBEAT": "20",
         }
         tool_rpm = request.repo.get(packages.STORAGE_SETUP)
         root = d / "root"
@@ -199,6 +215,24 @@ class VmProvisioner:
             packages.extract(cli, root, work / "rpm")
         settings["FORKLIFT_EXPECT_VERSION"] = rpm.version
         return f"{rpm.path.name}" + (f" + {cli.path.name}" if cli else "")
+
+
+def _stall_seconds() -> float:
+    raw = os.environ.get("FORKLIFT_VM_STALL_SECONDS")
+    if not raw:
+        return STALL_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ForkliftError(f"$FORKLIFT_VM_STALL_SECONDS={raw!r}: not a positive number of seconds")
+    return value
+
+
+def _last_line(console: str) -> str:
+    lines = [ln.strip() for ln in console.replace("\r", "\n").splitlines() if ln.strip()]
+    return lines[-1][:160] if lines else ""
 
 
 def _size_mib(path: Path) -> int:

@@ -14,6 +14,8 @@
 #   FORKLIFT_ENGINE_MODE   direct (start dockerd here) or systemd
 #   FORKLIFT_IMAGE_BUSYBOX static busybox for the offline test image
 #   FORKLIFT_LOG           directory for logs (default /tmp/forklift-smoke)
+#   FORKLIFT_HEARTBEAT     print "FORKLIFT-ALIVE <uptime>" every N seconds (the vm provisioner's
+#                          stall watchdog reads silence as a hung guest)
 set -u
 ALL="versions storage-config-error storage-refuses-signature storage-wipe-teardown storage-loop \
 storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
@@ -25,6 +27,11 @@ MODE=${FORKLIFT_ENGINE_MODE:-direct}
 VG=forklift
 mkdir -p "$LOG"
 FAILED=""
+HEARTBEAT_PID=""
+if [ -n "${FORKLIFT_HEARTBEAT:-}" ]; then
+    ( while sleep "$FORKLIFT_HEARTBEAT"; do echo "FORKLIFT-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+    HEARTBEAT_PID=$!
+fi
 
 now() { cut -d' ' -f1 /proc/uptime; }
 verdict() { # name status start detail
@@ -270,5 +277,6 @@ for c in $CHECKS; do
         *) verdict "$c" FAIL "$start" "$detail" ;;
     esac
 done
+[ -n "$HEARTBEAT_PID" ] && kill "$HEARTBEAT_PID" 2>/dev/null
 echo "FORKLIFT-END failed=[${FAILED# }]"
 [ -z "$FAILED" ]
