@@ -148,7 +148,7 @@ def test_a_forced_kvm_run_that_stalls_names_the_stall(tmp_path: Path, monkeypatc
     monkeypatch.setenv(accel.ENV, "kvm")
     work = tmp_path / "work"
     work.mkdir()
-    timing, console, problems = VmProvisioner()._boot(
+    timing, _console, problems = VmProvisioner()._boot(
         img, tmp_path / "payload", tmp_path / "pool", tmp_path / "spare",
         accel.choose(img.kernel), 60, work)
     assert len(problems) == 1
