@@ -21,9 +21,12 @@ MIRROR_HELP = ("a mirror: a directory, a URL base, or lookaside:URL (repeatable,
 
 
 def _matrix():  # type: ignore[no-untyped-def]
+    import os
+
     from tooling import model
 
-    return model.load()
+    specs = os.environ.get("FORKLIFT_SPECS")  # another spec tree (tests, forks); default: specs/ here
+    return model.load(Path(specs) if specs else None)
 
 
 @task
@@ -39,10 +42,9 @@ def ci_matrix(c: Context, arch: str | None = None) -> None:
     """Print the CI matrix (JSON, one entry per target and arch) for pipelines in ci/."""
     import json
 
-    from tooling.cli import ci_matrix as matrix_entries
+    from tooling.cli import ci_matrix_for
 
-    entries = [e for e in matrix_entries(_matrix()) if arch is None or e["arch"] == arch]
-    print(json.dumps({"include": entries}))
+    print(json.dumps({"include": ci_matrix_for(_matrix(), arch)}))
 
 
 @task(iterable=["target", "package"], help={"target": TARGET_HELP, "package": PACKAGE_HELP,
@@ -138,7 +140,7 @@ def new_version(c: Context, package: str, version: str, offline: bool = False, c
                        "(default: $FORKLIFT_MOCK_CONFIG_DIR, else mock's own /etc/mock)"})
 @user_errors
 def build(c: Context, target: list[str] | None = None, package: list[str] | None = None, builder: str = "auto",
-          jobs: int = 1, force: bool = False, json: str | None = None, offline: bool = False,
+          jobs: str = "1", force: bool = False, json: str | None = None, offline: bool = False,
           dry_run: bool = False, build_dir: str | None = None, cache_dir: str | None = None,
           mirror: list[str] | None = None, mock_config_dir: str | None = None) -> None:
     """Build binary RPMs in dependency order and publish build/repos/<target>/ (the main job).
@@ -147,10 +149,13 @@ def build(c: Context, target: list[str] | None = None, package: list[str] | None
     packages were left out because their sources are missing (each is listed with how to supply it).
     """
     from tooling.build import pipeline
+    from tooling.cli import check_build_options, parse_jobs
 
+    check_build_options(builder, mock_config_dir)
+    n_jobs = parse_jobs(jobs)
     matrix = _matrix()
     report = pipeline.run_build(matrix, target or [matrix.default_target], package or [], builder=builder,
-                                jobs=jobs, force=force, json_path=Path(json) if json else None,
+                                jobs=n_jobs, force=force, json_path=Path(json) if json else None,
                                 build_dir=resolve_build_dir(build_dir), offline=offline, dry_run=dry_run,
                                 cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [],
                                 mock_config_dir=resolve_mock_config_dir(mock_config_dir))
@@ -224,6 +229,30 @@ def koji_tag(c: Context, tag: str, nvr: list[str] | None = None, profile: str = 
     from tooling.koji import api
 
     api.koji_tag(tag, nvr or [], profile=profile, dry_run=dry_run)
+
+
+@task(iterable=["target"], help={
+    "target": TARGET_HELP,
+    "built": "check the RPMs in the build tree's repos (build/repos/<target>) instead of stubs made from the specs",
+    "build_dir": BUILD_DIR_HELP,
+    "jobs": "targets checked at once (default: 2)"})
+@user_errors
+def installable(c: Context, target: list[str] | None = None, built: bool = False, build_dir: str | None = None,
+                jobs: int = 2) -> None:
+    """Resolve `dnf install` of what each target ships against its distro's packages (specs/target-base.toml)."""
+    from tooling import installcheck
+    from tooling.cli import exit_with
+    from tooling.installcheck.report import table
+
+    bdir = resolve_build_dir(build_dir)
+    matrix = _matrix()
+    repos = {t: bdir / "repos" / t for t in (target or matrix.targets)} if built else None
+    verdicts = installcheck.check(matrix, target, bdir / "installcheck", repo_dirs=repos, jobs=int(jobs),
+                                  report=console.print)
+    console.print(table(verdicts))
+    failed = [v for v in verdicts if not v.ok]
+    console.print(f"installable: {len(verdicts) - len(failed)} ok, {len(failed)} failed")
+    exit_with(1 if failed else 0)
 
 
 @task(help={"fast": "skip the slow tests (real builds and VMs)", "k": "only tests matching this expression"})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,8 +17,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tooling import REPO_ROOT
-from tooling.errors import ForkliftError
+from tooling.errors import ForkliftError, os_error
 from tooling.model import Matrix
+from tooling.redact import RedactingStream, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,20 +28,53 @@ console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 
+@contextlib.contextmanager
+def redacted_output() -> Iterator[None]:
+    """Route everything written to stdout and stderr (print, the rich consoles, warnings,
+    progress) through tooling.redact while a task runs."""
+    saved = sys.stdout, sys.stderr
+    if isinstance(sys.stdout, RedactingStream):  # nested: already redacted
+        yield
+        return
+    sys.stdout = RedactingStream(lambda: saved[0])
+    sys.stderr = RedactingStream(lambda: saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def print_error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", markup=True, highlight=False, soft_wrap=True)
+
+
 def user_errors(func: F) -> F:
-    """Turn a ForkliftError into a message on stderr and exit code 1, no traceback."""
+    """Turn a ForkliftError (or an operating-system error: full disk, permissions) into a message on
+    stderr and exit code 1, no traceback; every output of the task goes through tooling.redact."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ForkliftError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
-            code = getattr(exc, "exit_code", 1)
-            raise Exit(code=code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise Exit(code=130) from None
+        with redacted_output():
+            try:
+                return func(*args, **kwargs)
+            except ForkliftError as exc:
+                print_error(str(exc))
+                code = getattr(exc, "exit_code", 1)
+                raise Exit(code=code) from None
+            except Exit:
+                raise
+            except KeyboardInterrupt:
+                err_console.print("interrupted")
+                raise Exit(code=130) from None
+            except OSError as exc:
+                if os.environ.get("FORKLIFT_DEBUG"):
+                    raise
+                print_error(str(os_error(exc)))
+                raise Exit(code=1) from None
+            except Exception:
+                # a bug: keep its traceback, but redacted like every other output
+                sys.stderr.write(redact(traceback.format_exc()))
+                raise Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -87,3 +123,33 @@ def ci_matrix(matrix: Matrix) -> list[dict[str, str]]:
         for t in matrix.targets.values()
         for arch in t.arches
     ]
+
+
+def ci_matrix_for(matrix: Matrix, arch: str | None) -> list[dict[str, str]]:
+    """The CI matrix, only ``arch`` when given; an arch no target builds is an error, not an empty list."""
+    entries = ci_matrix(matrix)
+    if arch is None:
+        return entries
+    known = sorted({e["arch"] for e in entries})
+    if arch not in known:
+        raise ForkliftError(f"--arch {arch}: no target in {matrix.root / 'targets.toml'} builds for it",
+                            hint=f"known architectures: {', '.join(known)}")
+    return [e for e in entries if e["arch"] == arch]
+
+
+def parse_jobs(value: str | int) -> int:
+    """--jobs: a whole number >= 1 (invoke hands the option over as a string)."""
+    try:
+        jobs = int(str(value).strip())
+    except ValueError:
+        raise ForkliftError(f"--jobs {value}: not a whole number", hint="e.g. --jobs 2") from None
+    if jobs < 1:
+        raise ForkliftError(f"--jobs {value}: must be at least 1", hint="e.g. --jobs 2")
+    return jobs
+
+
+def check_build_options(builder: str, mock_config_dir: str | None) -> None:
+    """Options that contradict each other are rejected, not ignored."""
+    if mock_config_dir and builder not in ("auto", "mock"):
+        raise ForkliftError(f"--mock-config-dir {mock_config_dir} applies to mock only, not to --builder {builder}",
+                            hint="drop --mock-config-dir, or use --builder mock")

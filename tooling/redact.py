@@ -54,3 +54,30 @@ def redact_obj(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redact_obj(v) for v in value)
     return value
+
+
+class RedactingStream:
+    """A text stream that redacts what is written to it and passes it on to ``target()``.
+
+    ``target`` is called at each write (not once), so a stream that is swapped later
+    (pytest's capture, a Live display) still receives the output. Everything else
+    (isatty, fileno, encoding, flush) is the target's.
+    """
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    @property
+    def wrapped(self) -> Any:
+        return self._target()
+
+    def write(self, text: str) -> int:
+        self.wrapped.write(redact(text))
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)

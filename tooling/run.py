@@ -1,21 +1,37 @@
 """The one subprocess layer: argv lists only (never a shell), optional log
-files, timeouts, signal forwarding to children, and errors that quote the
-command's output."""
+files (redacted), timeouts, signal forwarding to children, and errors that
+quote the command's output.
+
+Children die with Forklift, however Forklift ends:
+- each child runs in its own session (process group), so that terminate()
+  and Ctrl-C stop the whole group (rpmbuild, the shell of %build, gcc ...);
+- each child gets PR_SET_PDEATHSIG(SIGKILL) (prctl through ctypes, set in the
+  child between fork and exec): if Forklift is killed, the kernel kills it;
+- a reaper process (one per Forklift process, started with the first child)
+  holds the process-group ids of the running children and reads a pipe only
+  Forklift writes to; when the pipe closes because Forklift died (even by
+  SIGKILL), it sends SIGTERM, then SIGKILL, to those groups, so the
+  grandchildren that PR_SET_PDEATHSIG does not reach die too.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tooling.errors import ForkliftError
+from tooling.redact import redact
 
 TAIL_LINES = 30
 
@@ -49,6 +65,85 @@ class CommandError(ForkliftError):
         if tail:
             msg += "\n" + "\n".join("  | " + line for line in tail.splitlines())
         super().__init__(msg, hint=hint)
+
+
+PR_SET_PDEATHSIG = 1
+_REAPER_CODE = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+groups = set()
+for line in sys.stdin:
+    line = line.strip()
+    if line[:1] == "+":
+        groups.add(int(line[1:]))
+    elif line[:1] == "-":
+        groups.discard(int(line[1:]))
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for g in sorted(groups):
+        try:
+            os.killpg(g, sig)
+        except (ProcessLookupError, PermissionError):
+            groups.discard(g)
+    if not groups:
+        break
+    time.sleep(2)
+"""
+_reaper: subprocess.Popen[bytes] | None = None
+_reaper_pid_owner = 0  # the pid that started the reaper (a forked child must start its own)
+_reaper_lock = threading.Lock()
+
+
+def _reaper_send(line: str) -> None:
+    """Tell the reaper about a process group (+pgid) or that it is gone (-pgid); best effort."""
+    global _reaper, _reaper_pid_owner
+    with _reaper_lock:
+        try:
+            if _reaper is None or _reaper_pid_owner != os.getpid() or _reaper.poll() is not None:
+                if line.startswith("-"):
+                    return
+                _reaper = subprocess.Popen([sys.executable, "-I", "-c", _REAPER_CODE], stdin=subprocess.PIPE,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           start_new_session=True)
+                _reaper_pid_owner = os.getpid()
+            assert _reaper.stdin is not None
+            _reaper.stdin.write(f"{line}\n".encode())
+            _reaper.stdin.flush()
+        except OSError:
+            pass  # no reaper: PR_SET_PDEATHSIG and terminate() still stop the direct children
+
+
+def _prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_PRCTL = _prctl()
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    """A preexec_fn for Popen (runs in the child after fork and after setsid, before exec): ask the
+    kernel for SIGKILL when the parent dies; exit at once if it already has. It calls only a ctypes
+    function resolved in the parent and os functions: nothing that takes a lock another thread may hold."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    sig = int(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(137)
+
+    return preexec
 
 
 def tail(text: str, lines: int = TAIL_LINES) -> str:
@@ -87,12 +182,14 @@ def run(
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=_die_with_parent(os.getpid()),
         )
     except FileNotFoundError as exc:
         raise ForkliftError(
             f"command not found: {args[0]} (running {shlex.join(args)})",
             hint=hint or "install it (see README.md set-up) or put it on PATH",
         ) from exc
+    _reaper_send(f"+{proc.pid}")
     with _live_lock:
         _live.add(proc)
     try:
@@ -108,6 +205,7 @@ def run(
     finally:
         with _live_lock:
             _live.discard(proc)
+        _reaper_send(f"-{proc.pid}")
     _write_log(log, args, out, err)
     result = Result(tuple(args), proc.returncode, out, err)
     if check and proc.returncode != 0:
@@ -148,8 +246,9 @@ def _write_log(log: Path | None, argv: Sequence[str], out: str | None, err: str 
 
 
 def _emit(fh: IO[str], argv: Sequence[str], out: str, err: str) -> None:
-    fh.write(f"$ {shlex.join(argv)}\n")
+    """Write the command and its output to a log, redacted (tooling.redact)."""
+    fh.write(redact(f"$ {shlex.join(argv)}\n"))
     if out:
-        fh.write(out if out.endswith("\n") else out + "\n")
+        fh.write(redact(out if out.endswith("\n") else out + "\n"))
     if err:
-        fh.write(err if err.endswith("\n") else err + "\n")
+        fh.write(redact(err if err.endswith("\n") else err + "\n"))

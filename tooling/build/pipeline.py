@@ -20,8 +20,10 @@ writes no cache entry for them.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -38,7 +40,7 @@ from tooling.build.cache import BuildCache, HashMemo, build_key
 from tooling.build.lock import BuildLock
 from tooling.build.prepare import Prepared, prepare
 from tooling.build.report import BuildReport, Progress, Record
-from tooling.errors import ForkliftError
+from tooling.errors import ForkliftError, os_error
 from tooling.lint import host_compat_macros
 from tooling.model import Matrix
 from tooling.run import terminate_all
@@ -132,7 +134,11 @@ def run_build(
         raise ForkliftError(f"--jobs must be at least 1, not {jobs}")
     start = time.monotonic()
     pairs = matrix.pairs(targets or [matrix.default_target], packages)
-    build_dir.mkdir(parents=True, exist_ok=True)
+    # every output place is checked before any work: a report that cannot be written must not be
+    # discovered after the repositories were published
+    ensure_writable_dir(build_dir, "--build-dir")
+    if json_path is not None:
+        ensure_writable_file(json_path, "--json")
     with BuildLock(build_dir), _sigterm_as_interrupt():
         chosen, reason = select_builder(builder, build_dir, mock_config_dir)
         out.print(f"builder: {chosen.name} ({reason})", highlight=False, markup=False)
@@ -145,8 +151,18 @@ def run_build(
         for target, package in pairs:
             record = Record(target=target.name, package=package.name)
             report.records.append(record)
-            result = prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name, cache=src_cache,
-                             mirrors=mirror_list, offline=offline, memo=memo)
+            try:
+                result = prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name,
+                                 cache=src_cache, mirrors=mirror_list, offline=offline, memo=memo)
+            except (ForkliftError, OSError) as exc:
+                # a spec that does not render or build into an SRPM, a source with wrong bytes: this
+                # package fails, the others go on
+                err = os_error(exc) if isinstance(exc, OSError) else exc
+                record.status = "failed"
+                record.message = f"{package.name} for {target.name}: preparing the SRPM failed: {err}"
+                out.print(f"failed: {package.name} for {target.name} (SRPM)", highlight=False, markup=False)
+                out.print(record.message, highlight=False, markup=False)
+                continue
             if isinstance(result, list):
                 record.status = "missing-sources"
                 record.message = "\n".join(m.describe() for m in result)
@@ -157,6 +173,8 @@ def run_build(
                 continue
             record.nvr = result.info.nvr
             by_target.setdefault(target.name, []).append(result)
+        for tname in list(by_target):
+            by_target[tname] = _leave_out_dependents(tname, by_target[tname], report)
         for tname, prepared in by_target.items():
             deps = plan.dependencies([p.info for p in prepared], matrix.packages)
             plan.plan_layers([p.info for p in prepared], matrix.packages)  # raises on a cycle, before any build
@@ -169,7 +187,15 @@ def run_build(
         if dry_run:
             _print_plan(out, nodes, by_target)
         else:
-            _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix)
+            try:
+                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix)
+            except ForkliftError:  # interrupted: still say what happened, in the table and the report
+                memo.save()
+                report.seconds = time.monotonic() - start
+                out.print(report.table())
+                if json_path:
+                    report.write_json(json_path)
+                raise
         memo.save()
         report.seconds = time.monotonic() - start
         out.print(report.table())
@@ -181,6 +207,58 @@ def run_build(
         if json_path:
             report.write_json(json_path)
         return report
+
+
+def ensure_writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` if needed and make sure files can be created in it; else a one-line error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(path))
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise os_error(exc, f"{option} {path}:") from None
+
+
+def ensure_writable_file(path: Path, option: str) -> None:
+    """``path`` can be written (its directory exists and takes new files; it is not a directory)."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if not path.parent.is_dir():
+            raise FileNotFoundError(2, "no such directory", str(path.parent))
+        tempfile.TemporaryFile(dir=path.parent).close()
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(path))
+    except OSError as exc:
+        raise os_error(exc, f"{option} {path}:") from None
+
+
+def _leave_out_dependents(tname: str, prepared: list[Prepared], report: BuildReport) -> list[Prepared]:
+    """Packages that BuildRequire a package of this repo that is left out of the run (failed to prepare,
+    missing sources) are skipped here, naming it, instead of stopping the run in the plan."""
+    left_out = {r.package for r in report.records if r.target == tname and r.status in ("failed", "missing-sources")}
+    keep = list(prepared)
+    changed = bool(left_out)
+    while changed:
+        changed = False
+        provided = {prov for p in keep for prov in p.info.provides}
+        for p in list(keep):
+            for br in p.info.buildrequires:
+                name = plan.dep_name(br)
+                if name in provided:
+                    continue
+                culprit = next((n for n in sorted(left_out) if name == n or name.startswith(n + "-")), None)
+                if culprit is None:
+                    continue
+                record = next(r for r in report.records if (r.target, r.package) == (tname, p.package.name))
+                record.status = "skipped"
+                record.message = f"needs {name} from {culprit}, which is not built in this run (see {culprit})"
+                keep.remove(p)
+                left_out.add(p.package.name)
+                changed = True
+                break
+    return keep
 
 
 def _skip_dependents_of_missing(nodes: dict[tuple[str, str], Node], report: BuildReport) -> None:
@@ -294,13 +372,18 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                     progress.finished(node.record)
         except KeyboardInterrupt:
             terminate_all()
+            stopped = []
             for fut, (node, _) in running.items():
                 fut.cancel()
                 node.record.status = "interrupted"
+                stopped.append("/".join(node.id))
             pool.shutdown(wait=True, cancel_futures=True)
             terminate_all()
+            published = sorted("/".join(n.id) for n in nodes.values() if n.record.status == "built")
+            what = (f"published before the interrupt: {', '.join(published)}" if published
+                    else "nothing was published in this run")
             err = ForkliftError(
-                "interrupted: running builds were stopped; published repositories are unchanged",
+                f"interrupted: running builds were stopped ({', '.join(sorted(stopped)) or 'none'}); {what}",
                 hint="run invoke build again: finished builds are cached",
             )
             err.exit_code = 130  # type: ignore[attr-defined]

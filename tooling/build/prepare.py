@@ -43,7 +43,10 @@ def srpm_inputs_key(target: Target, package: Package, spec_text: str) -> str:
             h.update(hashlib.sha256((package.directory / src.file).read_bytes()).digest())
     for patch in package.patches:
         h.update(patch.file.encode())
-        h.update(hashlib.sha256((package.directory / patch.file).read_bytes()).digest())
+        if patch.source is not None and patch.source.hash is not None:
+            h.update(patch.source.hash.hexdigest.encode())
+        else:
+            h.update(hashlib.sha256((package.directory / patch.file).read_bytes()).digest())
     return h.hexdigest()
 
 
@@ -66,12 +69,16 @@ def prepare(
     reused = False
     srpm: Path | None = None
     info_json = None
+    sha = ""
     try:
         data = json.loads(stamp.read_text())
         candidate = srpm_dir / data["srpm"]
-        if data["key"] == key and candidate.is_file():
-            srpm, info_json, reused = candidate, data.get("info"), True
-    except (FileNotFoundError, ValueError, KeyError):
+        # an SRPM is reused only when it was built from sources verified against these very hashes
+        # (stamps from before that was recorded are not trusted) and it still has the bytes it was built with
+        if (data["key"] == key and candidate.is_file() and data.get("verified") == verified_inputs(package)
+                and memo.sha256(candidate) == data.get("srpm_sha256")):
+            srpm, info_json, reused, sha = candidate, data.get("info"), True, data["srpm_sha256"]
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
         pass
     if srpm is None:
         try:
@@ -79,11 +86,19 @@ def prepare(
         except MissingSourcesError as exc:
             return exc.missing
         srpm = build_srpm(matrix, target, package, out_dir=srpm_dir, sources=files, spec_text=spec_text)
-    sha = memo.sha256(srpm)
+        sha = memo.sha256(srpm)
     if info_json and info_json.get("sha256") == sha:
         info = SrpmInfo.from_json(info_json["header"])
     else:
         info = read_srpm(srpm, macros=target.rpm_macros)
-        atomic_write_text(stamp, json.dumps({"key": key, "srpm": srpm.name,
+    if not reused:
+        atomic_write_text(stamp, json.dumps({"key": key, "srpm": srpm.name, "srpm_sha256": sha,
+                                             "verified": verified_inputs(package),
                                              "info": {"sha256": sha, "header": info.to_json()}}, indent=1))
     return Prepared(target=target, package=package, info=info, srpm_sha256=sha, srpm_reused=reused)
+
+
+def verified_inputs(package: Package) -> dict[str, str]:
+    """The hashes the sources of an SRPM were verified against when it was built (resolve_sources
+    verifies every remote file, cached or not, against these)."""
+    return {src.file: f"{src.hash.hashtype}:{src.hash.hexdigest}" for src in package.sources if src.hash is not None}

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from tooling.build.builders import last_state
+from tooling.errors import os_error
 from tooling.fsutil import atomic_write_text
+from tooling.redact import redact_obj
 
 # exit codes of `invoke build`
 EXIT_OK = 0
@@ -59,7 +61,11 @@ class BuildReport:
         }
 
     def write_json(self, path: Path) -> None:
-        atomic_write_text(path, json.dumps(self.to_json(), indent=2) + "\n")
+        """Write the report (every string redacted: no credential from a mirror URL or a log reaches it)."""
+        try:
+            atomic_write_text(path, json.dumps(redact_obj(self.to_json()), indent=2) + "\n")
+        except OSError as exc:
+            raise os_error(exc, f"--json {path}:") from None
 
     def table(self) -> Table:
         table = Table(title=f"build summary ({self.builder}, {self.seconds:.1f} s)", title_justify="left")

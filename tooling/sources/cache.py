@@ -7,7 +7,11 @@ Layout under the cache root::
     rejected/<file name>.<actual sha512[:16]>  downloads that failed verification, kept for inspection
 
 A file enters ``<hashtype>/...`` only through :meth:`SourceCache.admit`, which
-hashes it first and renames it into place: nothing unverified is ever there.
+hashes it first and renames it into place. A file is hashed again each time it
+is used (:meth:`SourceCache.get`; once per process while its inode, size, mtime
+and ctime stay the same): a file changed on disk after it was admitted (a bad
+disk, a stray write) is moved to ``rejected/`` with a warning and counts as
+missing, so it is fetched again or reported. Nothing unverified is ever used.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.errors import ForkliftError
+from tooling.errors import ForkliftError, os_error, warn
 from tooling.sourcesfile import SourceHash
 
 CHUNK = 1 << 20
@@ -51,6 +55,30 @@ class HashMismatchError(ForkliftError):
         )
 
 
+# files verified in this process: (path, inode, size, mtime_ns, ctime_ns) -> digest. ctime cannot be set
+# back by a writer, so a file changed in place is hashed again.
+_verified: dict[tuple[str, int, int, int, int], str] = {}
+
+
+def _stat_key(path: Path) -> tuple[str, int, int, int, int]:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class CacheError(ForkliftError):
+    """The source cache itself is unusable (not a directory, not writable, full)."""
+
+
+@contextlib.contextmanager
+def _cache_os_errors(root: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        err = os_error(exc, f"source cache {root}:")
+        more = "pick another cache with --cache-dir or $FORKLIFT_CACHE"
+        raise CacheError(err.message, hint=f"{err.hint}; or {more}" if err.hint else more) from None
+
+
 @dataclass(frozen=True)
 class SourceCache:
     root: Path
@@ -58,10 +86,41 @@ class SourceCache:
     def path_for(self, h: SourceHash) -> Path:
         return self.root / h.hashtype / h.hexdigest[:2] / h.hexdigest / h.filename
 
+    def check_usable(self) -> None:
+        """Fail early, with one message, when the cache root is a file or a file is in the way."""
+        for p in (self.root, *self.root.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise CacheError(f"source cache {self.root}: {p} is not a directory",
+                                     hint="remove that file, or pick another cache with --cache-dir or $FORKLIFT_CACHE")
+                break
+
     def get(self, h: SourceHash) -> Path | None:
-        """The cached file for this hash, or None."""
+        """The cached file for this hash, hashed again now; None when absent.
+
+        A file whose bytes no longer match its hash is moved to ``rejected/`` (one warning line
+        naming it and where it went) and None is returned: the caller fetches it again."""
         path = self.path_for(h)
-        return path if path.is_file() else None
+        if not path.is_file():
+            return None
+        key = _stat_key(path)
+        if _verified.get(key) == h.hexdigest:
+            return path
+        actual = file_digest(path, h.hashtype)
+        if actual == h.hexdigest:
+            _verified[key] = actual
+            return path
+        try:
+            kept = self.reject(path, h.filename)
+        except CacheError as exc:
+            raise CacheError(f"{path}: corrupt cache file ({h.hashtype.upper()} {actual[:16]}..., expected "
+                             f"{h.hexdigest[:16]}...), and it cannot be moved aside: {exc.message}",
+                             hint=f"remove {path} by hand and run `invoke sources` again") from None
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()
+        warn(f"{path}: corrupt cache file ({h.hashtype.upper()} {actual[:16]}..., expected {h.hexdigest[:16]}...); "
+             f"moved to {kept}; it will be fetched again (or run `invoke sources`)")
+        return None
 
     def partial_path(self, h: SourceHash) -> Path:
         return self.root / "partial" / f"{h.hashtype}-{h.hexdigest}.part"
@@ -70,8 +129,10 @@ class SourceCache:
     def lock(self, h: SourceHash) -> Iterator[None]:
         """An exclusive lock (flock) for fetching one file, so that parallel runs do not share a partial file."""
         d = self.root / "partial"
-        d.mkdir(parents=True, exist_ok=True)
-        with open(d / f"{h.hashtype}-{h.hexdigest}.lock", "w") as fh:
+        with _cache_os_errors(self.root):
+            d.mkdir(parents=True, exist_ok=True)
+            fh = open(d / f"{h.hashtype}-{h.hexdigest}.lock", "w")  # noqa: SIM115 (closed below)
+        with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -81,8 +142,9 @@ class SourceCache:
     def scratch(self, name: str) -> Path:
         """A fresh temporary path inside the cache (same file system as the store)."""
         d = self.root / "partial"
-        d.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=d)
+        with _cache_os_errors(self.root):
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=d)
         os.close(fd)
         return Path(tmp)
 
@@ -94,16 +156,22 @@ class SourceCache:
         """
         if not move:
             tmp = self.scratch(h.filename)
-            shutil.copyfile(candidate, tmp)
+            try:
+                shutil.copyfile(candidate, tmp)
+            except OSError as exc:
+                self.discard(tmp)
+                raise os_error(exc, f"copying into the source cache {self.root}:") from None
             candidate = tmp
         actual = file_digest(candidate, h.hashtype)
         if actual != h.hexdigest:
             kept = self.reject(candidate, h.filename)
             raise HashMismatchError(h, actual, origin, kept)
         dest = self.path_for(h)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(candidate, 0o644)
-        os.replace(candidate, dest)
+        with _cache_os_errors(self.root):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(candidate, 0o644)
+            os.replace(candidate, dest)
+        _verified[_stat_key(dest)] = actual
         return dest
 
     def add_unhashed(self, candidate: Path, filename: str, hashtype: str = "sha512") -> tuple[SourceHash, Path]:
@@ -113,9 +181,10 @@ class SourceCache:
 
     def reject(self, candidate: Path, filename: str) -> Path:
         d = self.root / "rejected"
-        d.mkdir(parents=True, exist_ok=True)
         kept = d / f"{filename}.{file_digest(candidate, 'sha512')[:16]}"
-        os.replace(candidate, kept)
+        with _cache_os_errors(self.root):
+            d.mkdir(parents=True, exist_ok=True)
+            os.replace(candidate, kept)
         return kept
 
     def discard(self, path: Path) -> None:

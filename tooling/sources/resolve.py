@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.errors import ForkliftError
+from tooling.errors import ForkliftError, os_error, warn
 from tooling.model import Package, Source
 from tooling.sources.cache import HashMismatchError, SourceCache, file_digest
-from tooling.sources.fetch import DEFAULT_POLICY, FetchPolicy, NotFoundError, TransientFailure, download
+from tooling.sources.fetch import FetchPolicy, NotFoundError, TransientFailure, download
 from tooling.sources.mirrors import Location, Mirror, locations
 from tooling.sources.signature import SignatureError, verify_detached
 
@@ -65,7 +66,7 @@ def resolve_sources(
     cache: SourceCache,
     mirrors: list[Mirror],
     offline: bool,
-    policy: FetchPolicy = DEFAULT_POLICY,
+    policy: FetchPolicy | None = None,
 ) -> dict[str, Path]:
     """file name -> verified path for every Source and Patch of ``package``.
 
@@ -84,7 +85,14 @@ def resolve_sources(
         else:
             found[src.file] = path
     for patch in package.patches:
-        found[patch.file] = package.directory / patch.file
+        if patch.source is None:
+            found[patch.file] = package.directory / patch.file
+            continue
+        path = resolve_one(package, patch.source, cache=cache, mirrors=mirrors, offline=offline, policy=policy)
+        if isinstance(path, MissingSource):
+            missing.append(path)
+        else:
+            found[patch.file] = path
     if missing:
         raise MissingSourcesError(missing)
     return found
@@ -97,9 +105,17 @@ def resolve_one(
     cache: SourceCache,
     mirrors: list[Mirror],
     offline: bool,
-    policy: FetchPolicy = DEFAULT_POLICY,
+    policy: FetchPolicy | None = None,
 ) -> Path | MissingSource:
+    """The verified cached file for ``src``, else the first mirror location with the right bytes.
+
+    A location that serves other bytes is kept in ``rejected/`` with a warning and the next one is
+    tried; HashMismatchError only when no location had the right bytes and at least one had wrong ones.
+    All locations together get ``policy.deadline`` seconds.
+    """
     assert src.hash is not None, f"{package.name}: {src.file} has no hash (model guarantees one)"
+    policy = policy or FetchPolicy.from_env()
+    cache.check_usable()
     cached = cache.get(src.hash)
     if cached is not None:
         return cached
@@ -108,15 +124,48 @@ def resolve_one(
         if cached is not None:
             return cached
         tried = [f"cache {cache.path_for(src.hash)}: not there"]
+        deadline = time.monotonic() + policy.deadline
+        mismatches: list[HashMismatchError] = []
         for loc in locations(src, package.name, mirrors, offline=offline):
-            got = _try(package, src, loc, cache, policy, tried, offline)
+            if not loc.is_local and time.monotonic() >= deadline:
+                tried.append(f"{loc.where}: skipped, the deadline of {policy.deadline:g} s for this file passed")
+                continue
+            try:
+                got = _try(package, src, loc, cache, policy, tried, offline, deadline)
+            except HashMismatchError as exc:
+                mismatches.append(exc)
+                tried.append(f"{loc.where}: wrong bytes, {src.hash.hashtype.upper()} {exc.actual}, "
+                             f"kept at {exc.kept}")
+                warn(f"{src.file} from {loc.where}: {src.hash.hashtype.upper()} mismatch (expected "
+                     f"{src.hash.hexdigest[:16]}..., got {exc.actual[:16]}...); kept at {exc.kept}; trying the next mirror")
+                continue
             if got is not None:
                 return got
+    if mismatches:
+        raise MirrorsMismatchError(package.name, src, mismatches, tried)
     return MissingSource(package.name, src.file, tuple(tried), offline, vendored=src.kind == "lookaside")
 
 
+class MirrorsMismatchError(HashMismatchError):
+    """No mirror had the right bytes, and at least one had wrong ones."""
+
+    def __init__(self, package: str, src: Source, mismatches: list[HashMismatchError], tried: list[str]) -> None:
+        assert src.hash is not None
+        first = mismatches[0]
+        super().__init__(src.hash, first.actual, first.origin, first.kept)
+        self.mismatches = mismatches
+        where = "\n".join(f"    {t}" for t in tried)
+        ForkliftError.__init__(
+            self,
+            f"{package}: {src.file}: no mirror has the right bytes; {len(mismatches)} served other bytes\n"
+            f"  expected {src.hash.hashtype.upper()} {src.hash.hexdigest}\n{where}",
+            hint="if upstream re-rolled the tarball, check why and run invoke new-version; otherwise remove or fix "
+            "the mirrors that served it (the bad files are kept under the cache's rejected/)",
+        )
+
+
 def _try(package: Package, src: Source, loc: Location, cache: SourceCache, policy: FetchPolicy,
-         tried: list[str], offline: bool) -> Path | None:
+         tried: list[str], offline: bool, deadline: float | None = None) -> Path | None:
     assert src.hash is not None
     h = src.hash
     if loc.is_local:
@@ -125,12 +174,19 @@ def _try(package: Package, src: Source, loc: Location, cache: SourceCache, polic
             tried.append(f"{loc.where}: no such file")
             return None
         candidate = cache.scratch(h.filename)
-        shutil.copyfile(p, candidate)
+        try:
+            shutil.copyfile(p, candidate)
+        except OSError as exc:
+            cache.discard(candidate)
+            if exc.filename is None or str(exc.filename) == str(p):
+                tried.append(f"{loc.where}: cannot read: {exc.strerror}")
+                return None
+            raise os_error(exc, f"copying {p} into the source cache:") from None
         origin = str(p)
     else:
         candidate = cache.partial_path(h)
         try:
-            download(loc.where, candidate, policy=policy)
+            download(loc.where, candidate, policy=policy, deadline=deadline)
         except NotFoundError as exc:
             tried.append(f"{loc.where}: HTTP {exc.status}")
             return None
