@@ -255,6 +255,30 @@ def installable(c: Context, target: list[str] | None = None, built: bool = False
     exit_with(1 if failed else 0)
 
 
+@task(iterable=["target"], help={
+    "target": TARGET_HELP,
+    "built": "check the RPMs in the build tree's repos (build/repos/<target>) instead of stubs made from the specs",
+    "build_dir": BUILD_DIR_HELP,
+    "jobs": "targets checked at once (default: 2)"})
+@user_errors
+def installable(c: Context, target: list[str] | None = None, built: bool = False, build_dir: str | None = None,
+                jobs: int = 2) -> None:
+    """Resolve `dnf install` of what each target ships against its distro's packages (specs/target-base.toml)."""
+    from tooling import installcheck
+    from tooling.cli import exit_with
+    from tooling.installcheck.report import table
+
+    bdir = resolve_build_dir(build_dir)
+    matrix = _matrix()
+    repos = {t: bdir / "repos" / t for t in (target or matrix.targets)} if built else None
+    verdicts = installcheck.check(matrix, target, bdir / "installcheck", repo_dirs=repos, jobs=int(jobs),
+                                  report=console.print)
+    console.print(table(verdicts))
+    failed = [v for v in verdicts if not v.ok]
+    console.print(f"installable: {len(verdicts) - len(failed)} ok, {len(failed)} failed")
+    exit_with(1 if failed else 0)
+
+
 @task(help={"fast": "skip the slow tests (real builds and VMs)", "k": "only tests matching this expression"})
 def test(c: Context, fast: bool = False, k: str | None = None) -> None:
     """Run ruff, mypy and the test suite (what CI runs)."""

@@ -16,7 +16,7 @@ def test_real_matrix_loads_with_every_target_and_package() -> None:
     assert m.default_target in m.targets
     for name in ("fedora-44", "fedora-45", "fedora-rawhide", "centos-stream-9", "centos-stream-10", "rhel-9", "rhel-10"):
         assert name in m.targets
-    assert set(m.packages) >= {"moby-engine-dm", "docker-cli", "device-mapper-persistent-data", "containerd",
+    assert set(m.packages) >= {"moby-engine-dm", "docker-cli", "containerd",
                                "moby-dm-storage-setup", "moby-engine-dm-selinux"}
     f45 = m.targets["fedora-45"]
     assert f45.mock_chroot() == "fedora-45-x86_64"
@@ -30,7 +30,7 @@ def test_package_enablement_follows_target_flags() -> None:
     assert not containerd.enabled_for(m.targets["fedora-45"])  # Fedora ships containerd
     assert containerd.enabled_for(m.targets["centos-stream-9"])
     built = {p.name for t, p in m.pairs(["rhel-9"])}
-    assert "device-mapper-persistent-data" in built
+    assert "containerd" in built
 
 
 def test_sources_have_sha512_for_every_remote_source() -> None:

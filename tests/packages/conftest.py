@@ -1,4 +1,4 @@
-"""Fixtures for the package specs (engine, CLI, containerd, device-mapper-persistent-data):
+"""Fixtures for the package specs (engine, CLI, containerd):
 render each for a target and query it with the real rpmspec."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import require_tool
 from tooling import REPO_ROOT, lint, model, render
 
-PACKAGES = ("moby-engine-dm", "docker-cli", "containerd", "device-mapper-persistent-data")
+PACKAGES = ("moby-engine-dm", "docker-cli", "containerd")
 GO_PACKAGES = ("moby-engine-dm", "docker-cli", "containerd")
 UPSTREAM_CACHE = REPO_ROOT / ".cache" / "upstream"
 MATRIX = model.load()

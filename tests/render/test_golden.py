@@ -15,7 +15,7 @@ from tooling import REPO_ROOT, model, render
 
 GOLDEN = REPO_ROOT / "tests" / "golden"
 MATRIX = model.load()
-# EL 9 is the EL target that builds every package (containerd and dmpd included)
+# EL 9 is the EL target that builds every package (containerd included)
 GOLDEN_TARGETS = ("fedora-45", "centos-stream-9")
 CASES = MATRIX.pairs(list(GOLDEN_TARGETS), enabled_only=False)
 
