@@ -7,17 +7,23 @@ Problems are collected as ``Finding`` records (file, line, tool, message);
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import tempfile
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tooling.errors import ForkliftError
+from tooling.fsutil import atomic_write_text
 from tooling.model import Target
 from tooling.run import run
 
 RPMLINT_CONFIG = "rpmlint.toml"  # in specs/
+RPMLINT_HOST_CONFIG = "rpmlint-host.toml"  # in specs/: stand-ins for Fedora's rpmlint config on other hosts
 HOST_COMPAT_MACROS = "host-compat.macros"  # in specs/: Fedora macros missing from a non-Fedora rpm
 
 _RPMSPEC_LINE = re.compile(r"line (\d+):")
@@ -98,6 +104,30 @@ def rpmlint(paths: Iterable[Path], config: Path) -> list[Finding]:
     return findings
 
 
+def rpmlint_config(specs_root: Path, dest_dir: Path) -> Path:
+    """The one rpmlint config to pass with ``-c``: specs/rpmlint.toml on a Fedora host; elsewhere
+    that file merged with specs/rpmlint-host.toml into ``dest_dir`` (rpmlint 2.4 reads only the last
+    of several ``-c`` files, so passing both would silently drop the project's filters)."""
+    project_path = specs_root / RPMLINT_CONFIG
+    host_path = specs_root / RPMLINT_HOST_CONFIG
+    if _host_has_fedora_macros() or not host_path.is_file():
+        return project_path
+    project, host = _read_rpmlint_toml(project_path), _read_rpmlint_toml(host_path)
+    merged = {**project, **{k: v for k, v in host.items() if k != "Filters"}}
+    merged["Filters"] = [*project.get("Filters", []), *host.get("Filters", [])]
+    lines = [f"{key} = {json.dumps(value)}" for key, value in merged.items()]  # JSON strings are TOML strings
+    dest = dest_dir / "rpmlint-merged.toml"
+    atomic_write_text(dest, "\n".join(lines) + "\n")
+    return dest
+
+
+def _read_rpmlint_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ForkliftError(f"{path}: not a readable rpmlint config: {exc}") from None
+
+
 def lint_specs(specs: Iterable[tuple[Target, Path]], specs_root: Path) -> list[Finding]:
     """rpmspec-parse each (target, spec) and rpmlint all of them."""
     pairs = list(specs)
@@ -108,8 +138,10 @@ def lint_specs(specs: Iterable[tuple[Target, Path]], specs_root: Path) -> list[F
     by_target: dict[str, list[Path]] = {}
     for target, spec in pairs:
         by_target.setdefault(target.name, []).append(spec)
-    for specs_of_target in by_target.values():
-        findings += rpmlint(specs_of_target, specs_root / RPMLINT_CONFIG)
+    with tempfile.TemporaryDirectory(prefix="forklift-rpmlint-") as tmp:
+        config = rpmlint_config(specs_root, Path(tmp))
+        for specs_of_target in by_target.values():
+            findings += rpmlint(specs_of_target, config)
     return findings
 
 

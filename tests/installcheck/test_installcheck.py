@@ -84,7 +84,8 @@ def test_missing_conflicts_is_caught(spec_tree: Path, tmp_path: Path) -> None:
 
 def test_requirement_no_distro_ships_is_caught(spec_tree: Path, tmp_path: Path) -> None:
     _tools()
-    _break(spec_tree, ENGINE_TEMPLATE, "Requires:       lvm2\n", "Requires:       lvm2\nRequires:       lvm2-thin-tools-nonexistent\n")
+    _break(spec_tree, ENGINE_TEMPLATE, "Requires:       lvm2\n",
+           "Requires:       lvm2\nRequires:       lvm2-thin-tools-nonexistent\n")
     failed = _failures(installcheck.check(model.load(spec_tree), ["rhel-10"], tmp_path))
     assert "rhel-10/install" in failed and "rhel-10/repoclosure" in failed
     assert "lvm2-thin-tools-nonexistent" in failed["rhel-10/repoclosure"]
@@ -174,7 +175,10 @@ def test_bad_target_base_names_file_and_key(spec_tree: Path, line: str, key: str
     path = spec_tree / base_mod.BASE_FILE
     field = line.split(" = ")[0]
     entry = '[[package]]\nname = "extra"\nevr = "1.0-1"\ntargets = ["*"]\nsource = "test"\n'
-    entry = re.sub(rf"^{field} = .*$", line, entry, flags=re.M) if re.search(rf"^{field} = ", entry, re.M) else entry + line + "\n"
+    if re.search(rf"^{field} = ", entry, re.M):
+        entry = re.sub(rf"^{field} = .*$", line, entry, flags=re.M)
+    else:
+        entry += line + "\n"
     path.write_text(path.read_text() + "\n" + entry)
     with pytest.raises(DataError) as exc:
         base_mod.load(model.load(spec_tree))
