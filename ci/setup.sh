@@ -17,7 +17,7 @@ if command -v apt-get >/dev/null 2>&1; then
     pkgs=(rpm rpmlint python3-rpm createrepo-c python3-createrepo-c dnf python3-dnf
           checkpolicy semodule-utils selinux-policy-dev selinux-policy-default policycoreutils
           setools python3-setools python3-cryptography bzip2 gnupg gpgv git
-          python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils
+          python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils dnf-plugins-core
           go-md2man cmake pkg-config clang libclang-dev libseccomp-dev libdevmapper-dev
           libsystemd-dev libbtrfs-dev libudev-dev)
     [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static
@@ -35,7 +35,7 @@ elif command -v dnf >/dev/null 2>&1; then
     pkgs=(rpm-build rpmlint python3-rpm createrepo_c python3-createrepo_c python3-dnf
           checkpolicy policycoreutils selinux-policy-devel selinux-policy-targeted setools-console
           python3-setools python3-cryptography bzip2 gnupg2 git
-          python3-devel krb5-devel gcc make cpio zstd xz mock)
+          python3-devel krb5-devel gcc make cpio zstd xz mock dnf-plugins-core)
     [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 kernel-core mmdebstrap busybox e2fsprogs
           xfsprogs lvm2 device-mapper-persistent-data)
     missing=()
