@@ -31,6 +31,12 @@ if command -v apt-get >/dev/null 2>&1; then
         $SUDO apt-get update -q
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
     fi
+    # Debian's dnf-plugins-core turns on the `local` plugin, which copies every package dnf
+    # installs into a host-wide repository and adds it to every later dnf run (stale stubs and
+    # buildroots leak between runs). Fedora ships that plugin as a separate package, off.
+    if [ -f /etc/dnf/plugins/local.conf ] && sed -n '/^\[main\]/,/^\[/p' /etc/dnf/plugins/local.conf | grep -q '^enabled *= *\(true\|1\)'; then
+        $SUDO sed -i '/^\[main\]/,/^\[/ s/^enabled *=.*/enabled = false/' /etc/dnf/plugins/local.conf
+    fi
 elif command -v dnf >/dev/null 2>&1; then
     pkgs=(rpm-build rpmlint python3-rpm createrepo_c python3-createrepo_c python3-dnf
           checkpolicy policycoreutils selinux-policy-devel selinux-policy-targeted setools-console
