@@ -54,8 +54,10 @@ def render(c: Context, target: list[str] | None = None, package: list[str] | Non
            out: str | None = None) -> None:
     """Render spec templates to build/specs/<target>/<package>.spec."""
     from tooling import render as r
+    from tooling.fsutil import ensure_writable_dir
 
     out_dir = Path(out) if out else resolve_build_dir(None) / "specs"
+    ensure_writable_dir(out_dir, "--out" if out else "build/specs")
     paths = r.write_specs(r.render_all(_matrix(), target, package), out_dir)
     for p in paths:
         console.print(str(p))
@@ -229,30 +231,6 @@ def koji_tag(c: Context, tag: str, nvr: list[str] | None = None, profile: str = 
     from tooling.koji import api
 
     api.koji_tag(tag, nvr or [], profile=profile, dry_run=dry_run)
-
-
-@task(iterable=["target"], help={
-    "target": TARGET_HELP,
-    "built": "check the RPMs in the build tree's repos (build/repos/<target>) instead of stubs made from the specs",
-    "build_dir": BUILD_DIR_HELP,
-    "jobs": "targets checked at once (default: 2)"})
-@user_errors
-def installable(c: Context, target: list[str] | None = None, built: bool = False, build_dir: str | None = None,
-                jobs: int = 2) -> None:
-    """Resolve `dnf install` of what each target ships against its distro's packages (specs/target-base.toml)."""
-    from tooling import installcheck
-    from tooling.cli import exit_with
-    from tooling.installcheck.report import table
-
-    bdir = resolve_build_dir(build_dir)
-    matrix = _matrix()
-    repos = {t: bdir / "repos" / t for t in (target or matrix.targets)} if built else None
-    verdicts = installcheck.check(matrix, target, bdir / "installcheck", repo_dirs=repos, jobs=int(jobs),
-                                  report=console.print)
-    console.print(table(verdicts))
-    failed = [v for v in verdicts if not v.ok]
-    console.print(f"installable: {len(verdicts) - len(failed)} ok, {len(failed)} failed")
-    exit_with(1 if failed else 0)
 
 
 @task(iterable=["target"], help={

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename."""
+"""Atomic file writes (a temporary name beside the target, then rename) and early checks that an
+output place (--build-dir, --json, --out) can be written, so that a run fails before it does any work."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from tooling.errors import os_error
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -26,3 +29,28 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
+
+
+def ensure_writable_dir(path: Path, option: str) -> None:
+    """Create ``path`` if needed and make sure files can be created in it; else a one-line error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(path))
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as exc:
+        raise os_error(exc, f"{option} {path}:") from None
+
+
+def ensure_writable_file(path: Path, option: str) -> None:
+    """``path`` can be written (its directory exists and takes new files; it is not a directory)."""
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if not path.parent.is_dir():
+            raise FileNotFoundError(2, "no such directory", str(path.parent))
+        tempfile.TemporaryFile(dir=path.parent).close()
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(path))
+    except OSError as exc:
+        raise os_error(exc, f"{option} {path}:") from None

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from tooling.errors import ForkliftError
-from tooling.fsutil import atomic_write_bytes
+from tooling.fsutil import atomic_write_bytes, ensure_writable_dir
 from tooling.model import Matrix, Package, Target
 from tooling.render import render_spec
 from tooling.run import run
@@ -133,8 +133,9 @@ def build_srpms(
     from tooling.sources.api import sources_config
     from tooling.sources.resolve import MissingSource, MissingSourcesError, resolve_sources
 
-    cache, mirror_list = sources_config(cache_dir, mirrors)
     pairs = matrix.pairs(targets or None, packages or None)
+    ensure_writable_dir(build_dir, "--build-dir")
+    cache, mirror_list = sources_config(cache_dir, mirrors)
     resolved: dict[str, dict[str, Path]] = {}
     missing: list[MissingSource] = []
     for _, pkg in pairs:

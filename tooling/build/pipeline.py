@@ -20,10 +20,8 @@ writes no cache entry for them.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -41,6 +39,7 @@ from tooling.build.lock import BuildLock
 from tooling.build.prepare import Prepared, prepare
 from tooling.build.report import BuildReport, Progress, Record
 from tooling.errors import ForkliftError, os_error
+from tooling.fsutil import ensure_writable_dir, ensure_writable_file
 from tooling.lint import host_compat_macros
 from tooling.model import Matrix
 from tooling.run import terminate_all
@@ -207,31 +206,6 @@ def run_build(
         if json_path:
             report.write_json(json_path)
         return report
-
-
-def ensure_writable_dir(path: Path, option: str) -> None:
-    """Create ``path`` if needed and make sure files can be created in it; else a one-line error."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        if not path.is_dir():
-            raise NotADirectoryError(20, "not a directory", str(path))
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as exc:
-        raise os_error(exc, f"{option} {path}:") from None
-
-
-def ensure_writable_file(path: Path, option: str) -> None:
-    """``path`` can be written (its directory exists and takes new files; it is not a directory)."""
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "is a directory", str(path))
-        if not path.parent.is_dir():
-            raise FileNotFoundError(2, "no such directory", str(path.parent))
-        tempfile.TemporaryFile(dir=path.parent).close()
-        if path.exists() and not os.access(path, os.W_OK):
-            raise PermissionError(13, "Permission denied", str(path))
-    except OSError as exc:
-        raise os_error(exc, f"{option} {path}:") from None
 
 
 def _leave_out_dependents(tname: str, prepared: list[Prepared], report: BuildReport) -> list[Prepared]:

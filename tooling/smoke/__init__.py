@@ -32,11 +32,34 @@ def provisioner(via: str) -> Provisioner:
     raise ForkliftError(f"unknown provisioner --via {via!r}", hint=f"choose one of: {', '.join(VIAS)}")
 
 
+ENGINES = ("rpm", "debian")
+
+
+def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path) -> None:
+    """Every argument of `invoke smoke`, checked before any work (no image built, no directory made)."""
+    matrix.select_targets([target])
+    if via not in VIAS:
+        raise ForkliftError(f"--via {via}: unknown provisioner", hint=f"choose one of: {', '.join(VIAS)}")
+    if engine not in ENGINES:
+        src = Path(engine)
+        if not src.is_dir():
+            raise ForkliftError(f"--engine {engine}: neither {' nor '.join(ENGINES)} nor a directory",
+                                hint="rpm tests build/repos/<target>/; debian the known-good docker.io; "
+                                     "a directory must hold usr/bin/dockerd or dockerd")
+        if not ((src / "usr" / "bin" / "dockerd").is_file() or (src / "dockerd").is_file()):
+            raise ForkliftError(f"--engine {engine}: the directory holds no dockerd (usr/bin/dockerd or dockerd)",
+                                hint="point --engine at an unpacked engine, or use rpm / debian")
+    if not build_dir.is_dir():
+        raise ForkliftError(f"--build-dir {build_dir}: no such directory",
+                            hint="smoke tests what invoke build put there: build first, or point --build-dir at it")
+
+
 def smoke(
     matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
     engine: str = "rpm", timeout: float = 600.0,
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
+    check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir)
     tgt = matrix.select_targets([target])[0]
     prov = provisioner(via)
     repo = read_repo(build_dir / "repos" / target)
