@@ -112,10 +112,21 @@ def render_spec(matrix: Matrix, target: Target, package: Package) -> str:
     except jinja2.UndefinedError as exc:
         raise ForkliftError(
             f"{_template_location(exc, matrix.root, name)}: undefined variable in template: {exc.message}",
-            hint=f"rendering {package.name} for {target.name}; define it in specs/{package.name}/package.toml "
-            "[vars] or fix the template",
+            hint=f"rendering {package.name} for {target.name}; {_undefined_hint(exc.message or '', package.name)}",
         ) from None
     return normalise(text)
+
+
+def _undefined_hint(message: str, package: str) -> str:
+    """What to do about an undefined name: package data reaches a template only as vars.NAME."""
+    m = re.search(r"has no attribute '([^']+)'", message) or re.search(r"'([^']+)' is undefined", message)
+    var = m.group(1) if m else "NAME"
+    toml = f"specs/{package}/package.toml"
+    if "has no attribute" in message:
+        return (f"if it is package data, define {var} under [vars] in {toml} (the template reads it as "
+                f"vars.{var}); else fix the template")
+    return (f"package data reaches the template as vars.NAME: define {var} under [vars] in {toml} and write "
+            f"{{{{ vars.{var} }}}} in the template; else fix the template")
 
 
 def _template_location(exc: BaseException, root: Path, default: str) -> str:
