@@ -26,7 +26,7 @@ from tooling.smoke.provision import CHECKS_SCRIPT, VM_CHECKS, Outcome, SmokeRequ
 from tooling.smoke.verdict import BOOT_MARK, finished
 
 CACHE_DIR = REPO_ROOT / ".cache" / "smoke"
-STORAGE_TOOL_TREE = REPO_ROOT / "specs" / "moby-dm-storage-setup" / "moby-dm-storage-setup"
+STORAGE_TOOL_TREE = REPO_ROOT / "storage-setup"
 POOL_DISK_BYTES = 3 << 30
 SPARE_DISK_BYTES = 1 << 30
 ENGINE_VERSION = "24.0.9"
@@ -183,7 +183,7 @@ class VmProvisioner:
             packages.extract(tool_rpm, root, work / "rpm")
             tool_from = f"{tool_rpm.path.name}"
         else:
-            shutil.copy(STORAGE_TOOL_TREE, d / "bin/moby-dm-storage-setup")
+            shutil.copytree(STORAGE_TOOL_TREE, d / "bin", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
             os.chmod(d / "bin/moby-dm-storage-setup", 0o755)
             tool_from = "tree"
         engine = self._engine(request, root, work, settings)

@@ -17,8 +17,8 @@
 #   FORKLIFT_HEARTBEAT     print "FORKLIFT-ALIVE <uptime>" every N seconds (the vm provisioner's
 #                          stall watchdog reads silence as a hung guest)
 set -u
-ALL="versions storage-config-error storage-refuses-signature storage-wipe-teardown storage-loop \
-storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
+ALL="versions storage-config-error storage-refuses-signature storage-refuses-in-use storage-wipe-teardown \
+storage-loop storage-ownership storage-kill-resume storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
 selinux-engine-domain engine-stop thin-check selinux-no-avc rpm-verify"
 CHECKS=${FORKLIFT_CHECKS:-$ALL}
 LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
@@ -139,10 +139,117 @@ check_storage_loop() {
     echo "loop-backed pool created, idempotent, torn down"
 }
 
+check_storage_refuses_in_use() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    dev=$(readlink -f "$FORKLIFT_SPARE_DEV")
+    wipefs -a -q "$dev"; mkfs.ext4 -q -F "$dev" || { echo "mkfs.ext4 failed"; return 1; }
+    mkdir -p /mnt/forklift-busy && mount "$dev" /mnt/forklift-busy || { echo "cannot mount $dev"; return 1; }
+    conf "$LOG/busy.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "MIN_DATA_SIZE=64M"
+    "$SETUP" --config "$LOG/busy.conf" setup --wipe > "$LOG/busy.out" 2>&1; rc=$?
+    umount /mnt/forklift-busy
+    [ $rc -eq 1 ] || { echo "mounted disk: exit $rc, want 1: $(logtail "$LOG/busy.out")"; return 1; }
+    grep -q "$dev is mounted" "$LOG/busy.out" || { echo "unclear error: $(logtail "$LOG/busy.out")"; return 1; }
+    case "$(sigs "$dev")" in *ext4*) ;; *) echo "ext4 signature gone after the refusal"; return 1 ;; esac
+    wipefs -a -q "$dev"
+    # one partition (MBR written by python3: no fdisk in the image), given where a whole disk is expected
+    python3 -c 'import struct,sys
+f=open(sys.argv[1],"r+b"); m=bytearray(512); m[446:462]=bytes([0,0,2,0,0x83,0,0,0])+struct.pack("<II",2048,1048576)
+m[510:512]=b"\x55\xaa"; f.write(m); f.close()' "$dev"
+    partx -a "$dev" 2>/dev/null; udevadm settle 2>/dev/null
+    part=$(lsblk -nrpo NAME "$dev" | sed -n 2p)
+    [ -b "$part" ] || { echo "no partition device for $dev: $(lsblk -nrpo NAME "$dev" | tr '\n' ' ')"; return 1; }
+    conf "$LOG/part.conf" "DEVS=$part" "VG=$VG" "MIN_DATA_SIZE=64M"
+    "$SETUP" --config "$LOG/part.conf" setup --wipe > "$LOG/part.out" 2>&1; rc=$?
+    partx -d "$dev" 2>/dev/null; wipefs -a -q "$dev"
+    [ $rc -eq 1 ] || { echo "partition: exit $rc, want 1: $(logtail "$LOG/part.out")"; return 1; }
+    grep -q "$part is a partition of $dev" "$LOG/part.out" || { echo "unclear error: $(logtail "$LOG/part.out")"; return 1; }
+    vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG was created"; return 1; }
+    echo "refused mounted $dev and partition $part"
+}
+
+lvsum() { dd if="/dev/$1" bs=1M 2>/dev/null | md5sum | cut -d' ' -f1; }
+
+check_storage_ownership() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    dev=$(readlink -f "$FORKLIFT_SPARE_DEV"); st="$LOG/state-ownership"; pre=forkliftpre
+    wipefs -a -q "$dev"
+    # an admin's VG holding an LV with data: setup may add only its pool, teardown remove only that
+    { pvcreate -qq "$dev" && vgcreate -qq "$pre" "$dev" && lvcreate -qq -y -L 64M -n keep "$pre"; } > "$LOG/own.out" 2>&1 \
+        || { echo "cannot make the admin's VG: $(logtail "$LOG/own.out")"; return 1; }
+    head -c 64M /dev/urandom > "/dev/$pre/keep"; sync
+    before=$(lvsum "$pre/keep")
+    conf "$LOG/own.conf" "VG=$pre" "DATA_SIZE=256M" "MIN_DATA_SIZE=64M" "CHUNK_SIZE=64K"
+    S="$SETUP --state-dir $st --config $LOG/own.conf"
+    $S setup > "$LOG/own-setup.out" 2>&1 || { echo "setup in $pre failed: $(logtail "$LOG/own-setup.out")"; return 1; }
+    grep -Eq '(pvcreate|vgcreate|vgremove)' "$LOG/own-setup.out" && { echo "setup touched the VG: $(logtail "$LOG/own-setup.out")"; return 1; }
+    lvs --noheadings -o lv_tags "$pre/thinpool" | grep -q moby-dm-storage-setup || { echo "pool not tagged"; return 1; }
+    $S teardown > "$LOG/own-down.out" 2>&1 || { echo "teardown failed: $(logtail "$LOG/own-down.out")"; return 1; }
+    grep -Eq '(vgremove|pvremove|wipefs)' "$LOG/own-down.out" && { echo "teardown planned: $(logtail "$LOG/own-down.out")"; return 1; }
+    lvs "$pre/thinpool" >/dev/null 2>&1 && { echo "pool left after teardown"; return 1; }
+    vgs "$pre" >/dev/null 2>&1 || { echo "the admin's VG $pre was removed"; return 1; }
+    [ "$(lvsum "$pre/keep")" = "$before" ] || { echo "$pre/keep changed"; return 1; }
+    $S teardown > "$LOG/own-down2.out" 2>&1 || { echo "second teardown failed: $(logtail "$LOG/own-down2.out")"; return 1; }
+    grep -q "nothing to tear down" "$LOG/own-down2.out" || { echo "second teardown did something: $(logtail "$LOG/own-down2.out")"; return 1; }
+    [ -e "$st/default.json" ] && { echo "state file left: $(cat "$st/default.json")"; return 1; }
+    # a pool the tool did not create is refused, and kept
+    lvcreate -qq -y --type thin-pool -L 64M -n foreignpool "$pre" > "$LOG/own.out" 2>&1 || { echo "cannot make a foreign pool"; return 1; }
+    conf "$LOG/own2.conf" "VG=$pre" "CONTAINER_THINPOOL=foreignpool" "MIN_DATA_SIZE=64M"
+    $SETUP --state-dir "$st" --config "$LOG/own2.conf" teardown > "$LOG/own-foreign.out" 2>&1; rc=$?
+    [ $rc -eq 1 ] || { echo "foreign pool: teardown exit $rc, want 1"; return 1; }
+    grep -q "was not created by moby-dm-storage-setup" "$LOG/own-foreign.out" || { echo "unclear: $(logtail "$LOG/own-foreign.out")"; return 1; }
+    lvs "$pre/foreignpool" >/dev/null 2>&1 || { echo "foreign pool removed"; return 1; }
+    [ "$(lvsum "$pre/keep")" = "$before" ] || { echo "$pre/keep changed"; return 1; }
+    vgremove -qq -y "$pre" >/dev/null 2>&1; pvremove -qq -y "$dev" >/dev/null 2>&1; wipefs -a -q "$dev"
+    # the tool's own VG, to which the admin added an LV: kept, with that LV
+    conf "$LOG/own3.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "DATA_SIZE=256M" "MIN_DATA_SIZE=64M"
+    S="$SETUP --state-dir $st --config $LOG/own3.conf"
+    $S setup > "$LOG/own3.out" 2>&1 || { echo "setup on $dev failed: $(logtail "$LOG/own3.out")"; return 1; }
+    lvcreate -qq -y -L 32M -n adminlv "$VG" >/dev/null 2>&1 && head -c 32M /dev/urandom > "/dev/$VG/adminlv"; sync
+    b2=$(lvsum "$VG/adminlv")
+    $S teardown > "$LOG/own3-down.out" 2>&1 || { echo "teardown failed: $(logtail "$LOG/own3-down.out")"; return 1; }
+    vgs "$VG" >/dev/null 2>&1 || { echo "VG $VG removed although it held adminlv"; return 1; }
+    [ "$(lvsum "$VG/adminlv")" = "$b2" ] || { echo "$VG/adminlv changed"; return 1; }
+    vgremove -qq -y "$VG" >/dev/null 2>&1; pvremove -qq -y "$dev" >/dev/null 2>&1; wipefs -a -q "$dev"; rm -rf "$st"
+    echo "pre-existing VG $pre: only the pool added and removed, keep LV checksum $before unchanged; second teardown no-op; foreign pool refused; own VG with another LV kept"
+}
+
+check_storage_kill_resume() {
+    need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
+    dev=$(readlink -f "$FORKLIFT_SPARE_DEV"); st="$LOG/state-kill"
+    wipefs -a -q "$dev"
+    conf "$LOG/kill.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=${VG}kill" "DATA_SIZE=50%FREE" "MIN_DATA_SIZE=64M" "CHUNK_SIZE=64K"
+    S="$SETUP --state-dir $st --config $LOG/kill.conf"
+    $S setup --dry-run > "$LOG/kill-plan.out" 2>&1 || { echo "dry run failed: $(logtail "$LOG/kill-plan.out")"; return 1; }
+    steps=$(grep -c '^would run:' "$LOG/kill-plan.out")
+    [ "$steps" -ge 4 ] || { echo "only $steps steps planned"; return 1; }
+    n=1
+    while [ $n -le "$steps" ]; do
+        MOBY_DM_STORAGE_SETUP_TEST_KILL_AFTER=$n $S setup > "$LOG/kill-$n.out" 2>&1; rc=$?
+        [ $rc -eq 137 ] || { echo "step $n: killed run exit $rc, want 137: $(logtail "$LOG/kill-$n.out")"; return 1; }
+        $S status > "$LOG/kill-$n.status" 2>&1; rc=$?
+        [ $rc -eq 3 ] || { echo "step $n: status exit $rc after a kill, want 3"; return 1; }
+        grep -q "HALF-MADE: a run stopped during: $(tail -n1 "$LOG/kill-$n.out" | sed 's/^+ //')" "$LOG/kill-$n.status" \
+            || { echo "step $n: status does not name the step: $(logtail "$LOG/kill-$n.status")"; return 1; }
+        $S setup > "$LOG/kill-$n.rerun" 2>&1 || { echo "step $n: re-run failed: $(logtail "$LOG/kill-$n.rerun")"; return 1; }
+        $S status > "$LOG/kill-$n.status2" 2>&1 || { echo "step $n: not set up after the re-run: $(logtail "$LOG/kill-$n.status2")"; return 1; }
+        $S teardown > "$LOG/kill-$n.down" 2>&1 || { echo "step $n: teardown failed: $(logtail "$LOG/kill-$n.down")"; return 1; }
+        vgs "${VG}kill" >/dev/null 2>&1 && { echo "step $n: VG left after teardown"; return 1; }
+        s=$(sigs "$dev"); [ -z "$s" ] || { echo "step $n: signatures left: $s"; return 1; }
+        [ -e "$st/default.json" ] && { echo "step $n: state file left"; return 1; }
+        n=$((n + 1))
+    done
+    # killed in the middle, then torn down (not finished): nothing is left either
+    MOBY_DM_STORAGE_SETUP_TEST_KILL_AFTER=2 $S setup > "$LOG/kill-td.out" 2>&1
+    $S teardown > "$LOG/kill-td.down" 2>&1 || { echo "teardown of a half-made setup failed: $(logtail "$LOG/kill-td.down")"; return 1; }
+    vgs "${VG}kill" >/dev/null 2>&1 && { echo "VG left after tearing down a half-made setup"; return 1; }
+    s=$(sigs "$dev"); [ -z "$s" ] || { echo "signatures left after tearing down a half-made setup: $s"; return 1; }
+    echo "killed after each of $steps steps: status named the step, the re-run completed, teardown left the disk blank"
+}
+
 check_storage_setup() {
     need_disks || { echo "SKIP: no pool disk (FORKLIFT_POOL_DEV)"; return 2; }
     mkdir -p /etc/docker
-    [ -f /etc/docker/daemon.json ] || echo '{"log-level": "warn"}' > /etc/docker/daemon.json
+    [ -f /etc/docker/daemon.json ] || echo '{"log-level": "warn", "storage-opts": ["dm.basesize=10G"]}' > /etc/docker/daemon.json
     cp /etc/docker/daemon.json "$LOG/daemon.json.before"
     conf "$LOG/pool.conf" "DEVS=$FORKLIFT_POOL_DEV" "VG=$VG" "DATA_SIZE=90%FREE" "MIN_DATA_SIZE=256M"
     "$SETUP" --config "$LOG/pool.conf" setup > "$LOG/setup.out" 2>&1 \
@@ -154,7 +261,11 @@ check_storage_setup() {
     for k in $(grep -o '"[a-z-]*":' "$LOG/daemon.json.before"); do
         grep -q "$k" /etc/docker/daemon.json || { echo "daemon.json lost key $k"; return 1; }
     done
-    grep -q DOCKER_STORAGE_OPTIONS /etc/sysconfig/docker-storage || { echo "no /etc/sysconfig/docker-storage"; return 1; }
+    if grep -q dm.basesize "$LOG/daemon.json.before"; then
+        grep -q dm.basesize=10G /etc/docker/daemon.json || { echo "daemon.json lost the admin's dm.basesize"; return 1; }
+    fi
+    [ -e /etc/sysconfig/docker-storage ] && { echo "/etc/sysconfig/docker-storage written (the engine reads daemon.json)"; return 1; }
+    lvs --noheadings -o lv_tags "$VG/thinpool" | grep -q moby-dm-storage-setup || { echo "pool lacks the ownership tag"; return 1; }
     grep -q thin_pool_autoextend_threshold /etc/lvm/profile/docker-thinpool.profile || { echo "no LVM profile"; return 1; }
     echo "pool $(cat "$LOG/lvs.out" | tr -s ' ') on $FORKLIFT_POOL_DEV -> $(readlink -f "$FORKLIFT_POOL_DEV")"
 }

@@ -1,0 +1,1 @@
+../../storage-setup/moby_dm_storage_setup/__init__.py
