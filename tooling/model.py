@@ -113,8 +113,17 @@ class Source:
 
 @dataclass(frozen=True)
 class Patch:
+    """One Patch of a package: a file in specs/<package>/ (``source`` None), or a
+    remote patch fetched by URL like a tarball, its hash in ``sources`` (``source``
+    holds its URL and hash, as a remote Source)."""
+
     index: int
-    file: str  # in specs/<package>/
+    file: str
+    source: Source | None = None
+
+    @property
+    def spec_value(self) -> str:
+        return self.source.spec_value if self.source else self.file
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,10 @@ class Package:
 
     @property
     def remote_sources(self) -> tuple[Source, ...]:
-        return tuple(s for s in self.sources if s.kind != "local")
+        """Every file fetched by hash: remote and lookaside Sources, then remote Patches."""
+        return tuple(s for s in self.sources if s.kind != "local") + tuple(
+            p.source for p in self.patches if p.source is not None
+        )
 
     @property
     def evr(self) -> str:
@@ -379,13 +391,12 @@ def load_package(directory: Path, known_features: Mapping[str, str]) -> Package:
         sources.append(_load_source(_Table(path, f"sources[{i}]", raw), i, version, directory, hashes))
     patches: list[Patch] = []
     for i, raw in enumerate(t.get("patches", list, [])):
-        pt = _Table(path, f"patches[{i}]", raw)
-        pfile = pt.get("file", str)
-        pt.no_unknown()
-        if not (directory / pfile).is_file():
-            raise DataError(path, f"patches[{i}].file", f"{pfile} does not exist in {directory}")
-        patches.append(Patch(index=i, file=pfile))
+        patches.append(_load_patch(_Table(path, f"patches[{i}]", raw), i, directory, hashes))
     declared = {s.file for s in sources}
+    for p in patches:
+        if p.file in declared:
+            raise DataError(path, f"patches[{p.index}]", f"{p.file} is both a source and a patch")
+        declared.add(p.file)
     stale = sorted(set(hashes) - declared)
     if stale:
         raise DataError(
@@ -446,6 +457,39 @@ def _load_source(
         index=index, file=file, kind="remote" if url else "lookaside", url=url, spec_url=spec_url,
         signature=sig.format(version=version) if sig else None, keyring=keyring, hash=h,
     )
+
+
+def _load_patch(pt: _Table, index: int, directory: Path, hashes: Mapping[str, SourceHash]) -> Patch:
+    """``{file = "x.patch"}`` (in specs/<package>/) or ``{url = "https://.../<sha>.patch"}``
+    (fetched and verified like a remote source: its SHA512 in ``sources``)."""
+    url = pt.get("url", str, None)
+    pfile = pt.get("file", str, None)
+    pt.no_unknown()
+    if url is None:
+        if pfile is None:
+            raise DataError(pt.path, f"{pt.key}.file", "missing required field (a patch needs `file` or `url`)")
+        if not (directory / pfile).is_file():
+            raise DataError(pt.path, f"{pt.key}.file", f"{pfile} does not exist in {directory}")
+        return Patch(index=index, file=pfile)
+    if pfile is not None:
+        raise DataError(pt.path, f"{pt.key}.file", "a remote patch takes its file name from its url",
+                        hint="rpm names it after the URL's last path component")
+    if "{" in url:
+        raise DataError(pt.path, f"{pt.key}.url", "a patch URL names one fixed commit, no {version}")
+    name = url.rsplit("/", 1)[-1]
+    if not name or "#" in url or "?" in url:
+        raise DataError(pt.path, f"{pt.key}.url", f"{url!r} does not end in a file name (no query or #fragment)")
+    if (directory / name).exists():
+        raise DataError(pt.path, f"{pt.key}.url", f"{name} is fetched by URL but also exists in {directory}",
+                        hint="fetched patches live in the source cache, never in the repository")
+    h = hashes.get(name)
+    if h is None:
+        raise DataError(
+            directory / "sources", None, f"no hash for {name} (patches[{index}] of {PACKAGE_FILE})",
+            hint=f"add 'SHA512 ({name}) = <hash>' (sha512sum --tag {name})",
+        )
+    src = Source(index=index, file=name, kind="remote", url=url, spec_url=url, hash=h)
+    return Patch(index=index, file=name, source=src)
 
 
 # --------------------------------------------------------------------------- everything
