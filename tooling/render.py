@@ -89,7 +89,12 @@ def environment(root: Path) -> jinja2.Environment:
 
 
 def context(matrix: Matrix, target: Target, package: Package) -> dict[str, Any]:
+    from tooling import security
+
+    record = security.load(package)
     return {
+        # the Go packages whose upstream regression tests %check runs (security.toml)
+        "security_tests": record.check_tests if record else (),
         "pkg": package,
         "target": target,
         "features": FeatureFlags(target),

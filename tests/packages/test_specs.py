@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.packages.conftest import GO_PACKAGES, MATRIX, PACKAGES, TARGETS, Rendered
+from tests.packages.conftest import GO_PACKAGES, MATRIX, PACKAGES, TARGETS, Rendered, rpmspec
 
 RenderFn = Callable[[str, str], Rendered]
 
@@ -23,6 +23,11 @@ def names(deps: list[str]) -> set[str]:
 def test_engine_requires_the_dm_thin_runtime(render_pkg: RenderFn, target: str) -> None:
     reqs = render_pkg("moby-engine-dm", target).query("requires")
     assert {"lvm2", "device-mapper-persistent-data", "xfsprogs", "device-mapper-libs", "containerd", "runc"} <= names(reqs)
+    # dockerd runs the host's xz and unpigz for layer and `docker cp` archives (CVE-2026-41567)
+    assert {"xz", "pigz"} <= names(reqs)
+    spec = render_pkg("moby-engine-dm", target)
+    recommends = rpmspec(["-q", "--qf", "[%{RECOMMENDNAME}\\n]"], spec.path, spec.target).split()
+    assert "docker-cli" in recommends
     # container-selinux with an epoch-qualified minimum (epoch:version)
     assert [r for r in reqs if re.fullmatch(r"container-selinux >= \d+:[0-9.]+", r)], reqs
     assert [r for r in reqs if re.fullmatch(r"device-mapper-libs >= [0-9.]+", r)], reqs
@@ -31,7 +36,7 @@ def test_engine_requires_the_dm_thin_runtime(render_pkg: RenderFn, target: str) 
 @pytest.mark.parametrize("target", TARGETS)
 def test_engine_conflicts_with_the_engines_it_would_fight(render_pkg: RenderFn, target: str) -> None:
     conflicts = names(render_pkg("moby-engine-dm", target).query("conflicts"))
-    assert {"moby-engine", "docker-ce", "podman-docker"} <= conflicts
+    assert {"moby-engine", "docker-ce", "docker-ce-cli", "podman-docker"} <= conflicts
     assert {"docker-ce-cli", "moby-engine", "podman-docker"} <= names(render_pkg("docker-cli", target).query("conflicts"))
 
 
@@ -41,7 +46,10 @@ def test_btrfs_driver_follows_the_target_flag(render_pkg: RenderFn, target: str)
     has_btrfs = MATRIX.targets[target].features["btrfs"]
     assert 'DOCKER_BUILDTAGS="%{buildtags}"' in spec.section("build")
     tags = spec.global_macro("buildtags").split()
-    assert {"seccomp", "selinux", "journald"} <= set(tags)
+    assert {"seccomp", "selinux"} <= set(tags)
+    # hack/make.sh adds journald itself when pkg-config finds libsystemd: listing it too doubles it
+    assert "journald" not in tags and "pkgconfig(libsystemd)" in spec.query("buildrequires")
+    assert "daemon/logger/journald.New" in spec.section("check")
     assert ("exclude_graphdriver_btrfs" in tags) is not has_btrfs
     # and the expanded spec (rpm's view) carries the same tags
     assert f'DOCKER_BUILDTAGS="{" ".join(tags)}"' in spec.expanded()
@@ -59,11 +67,20 @@ def test_engine_is_a_dynamic_build_with_devicemapper(render_pkg: RenderFn, targe
 @pytest.mark.parametrize("target", TARGETS)
 def test_engine_systemd_scriptlets_and_sysusers(render_pkg: RenderFn, target: str) -> None:
     text = render_pkg("moby-engine-dm", target).text
-    for macro in ("%systemd_post", "%systemd_preun", "%systemd_postun_with_restart"):
+    for macro in ("%systemd_post", "%systemd_preun"):
         assert re.search(rf"^{macro} docker\.service docker\.socket$", text, re.M), macro
+    # an upgrade restarts the service; restarting the socket too would drop its listeners
+    assert re.search(r"^%systemd_postun_with_restart docker\.service$", text, re.M)
     assert "%{_sysusersdir}/docker.conf" in text
     compat = "%sysusers_create_compat" in text
     assert compat is not MATRIX.targets[target].features["sysusers_macros"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_engine_ships_upstreams_udev_rule(render_pkg: RenderFn, target: str) -> None:
+    spec = render_pkg("moby-engine-dm", target)
+    assert "contrib/udev/80-docker.rules %{buildroot}%{_udevrulesdir}/80-docker.rules" in spec.section("install")
+    assert re.search(r"^%\{_udevrulesdir\}/80-docker\.rules$", spec.section("files"), re.M)
 
 
 def test_tini_is_built_from_a_declared_source() -> None:

@@ -1,0 +1,180 @@
+"""The CVE record of each package: ``specs/<package>/security.toml``.
+
+One table per CVE (or advisory without a CVE id yet) known to affect the upstream
+line a package ships, and how Forklift deals with it::
+
+    [[cve]]
+    id = "CVE-2024-41110"                  # or the GHSA id when no CVE was assigned
+    ghsa = "GHSA-v23v-6jw2-98fq"           # optional
+    component = "moby"                     # the upstream project, or a bundled one (tini, a Go module)
+    summary = "AuthZ plugin bypass ..."
+    severity = "critical (CVSS 9.9)"      # optional, as the advisory gives it
+    status = "patched"                     # patched | fixed | not-affected | open
+    patches = ["f9155186...patch"]         # patched: file names of the package's Patch entries
+    tests = ["./pkg/authorization"]        # patched: Go packages whose upstream tests %check runs
+    fixed_in = "1.7.29"                    # fixed: the upstream version with the fix (<= the shipped one)
+    reason = "..."                         # not-affected and open: why; anything else: a note
+    upstream = ["moby 25.0 d5986c0430"]    # optional: where the fix is upstream
+
+``render_markdown`` makes docs/security.md from these files (the human view);
+the tests keep the two equal and check each status against the specs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tooling.errors import DataError
+from tooling.model import Matrix, Package, _Table, read_toml
+
+SECURITY_FILE = "security.toml"
+STATUSES = ("patched", "fixed", "not-affected", "open")
+_ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$")
+
+
+@dataclass(frozen=True)
+class Cve:
+    id: str
+    component: str
+    summary: str
+    status: str
+    ghsa: str = ""
+    severity: str = ""
+    patches: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ()
+    fixed_in: str = ""
+    reason: str = ""
+    upstream: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Record:
+    package: str
+    line: str  # what the CVEs were reviewed against, e.g. "moby 24.0.9, tini 0.19.0"
+    reviewed: str  # date of the review, YYYY-MM-DD
+    notes: str
+    cves: tuple[Cve, ...]
+
+    def by_status(self, status: str) -> list[Cve]:
+        return [c for c in self.cves if c.status == status]
+
+    @property
+    def check_tests(self) -> tuple[str, ...]:
+        """The Go packages whose tests %check runs: every patched CVE's ``tests``, once, in order."""
+        seen: dict[str, None] = {}
+        for c in self.by_status("patched"):
+            for t in c.tests:
+                seen.setdefault(t, None)
+        return tuple(seen)
+
+
+def load(package: Package) -> Record | None:
+    """The package's record, or None when it has no security.toml."""
+    path = package.directory / SECURITY_FILE
+    if not path.exists():
+        return None
+    doc = _Table(path, "", read_toml(path))
+    line = doc.get("line", str)
+    reviewed = str(doc.get("reviewed", object))
+    notes = doc.get("notes", str, "")
+    cves: list[Cve] = []
+    seen: set[str] = set()
+    patch_files = {p.file for p in package.patches}
+    for i, raw in enumerate(doc.get("cve", list, [])):
+        cves.append(_load_cve(_Table(path, f"cve[{i}]", raw), package, patch_files, seen))
+    doc.no_unknown()
+    return Record(package=package.name, line=line, reviewed=reviewed, notes=notes.strip(), cves=tuple(cves))
+
+
+def _load_cve(t: _Table, package: Package, patch_files: set[str], seen: set[str]) -> Cve:
+    cid = t.get("id", str)
+    if not _ID.match(cid):
+        raise DataError(t.path, f"{t.key}.id", f"{cid!r} is not a CVE-YYYY-N or GHSA-xxxx-xxxx-xxxx id")
+    if cid in seen:
+        raise DataError(t.path, f"{t.key}.id", f"{cid} is listed twice")
+    seen.add(cid)
+    status = t.choice("status", STATUSES)
+    cve = Cve(
+        id=cid, component=t.get("component", str), summary=t.get("summary", str), status=status,
+        ghsa=t.get("ghsa", str, ""), severity=t.get("severity", str, ""),
+        patches=t.str_list("patches", ()), tests=t.str_list("tests", ()), fixed_in=t.get("fixed_in", str, ""),
+        reason=t.get("reason", str, "").strip(), upstream=t.str_list("upstream", ()),
+    )
+    t.no_unknown()
+    if status == "patched":
+        if not cve.patches:
+            raise DataError(t.path, f"{t.key}.patches", "a patched CVE names the Patch files that fix it")
+        for f in cve.patches:
+            if f not in patch_files:
+                raise DataError(t.path, f"{t.key}.patches", f"{f} is not a patch of {package.name}",
+                                hint="declare it in package.toml [[patches]]")
+    elif cve.patches or cve.tests:
+        raise DataError(t.path, f"{t.key}.patches", f"only a patched CVE has patches or tests (status {status})")
+    if status == "fixed" and not cve.fixed_in:
+        raise DataError(t.path, f"{t.key}.fixed_in", "a fixed CVE names the upstream version with the fix")
+    if status in ("not-affected", "open") and not cve.reason:
+        raise DataError(t.path, f"{t.key}.reason", f"say why the CVE is {status}")
+    return cve
+
+
+def load_all(matrix: Matrix) -> list[Record]:
+    return [r for r in (load(p) for p in matrix.packages.values()) if r is not None]
+
+
+# --------------------------------------------------------------------------- the human view
+
+_HOW = {"patched": "patched", "fixed": "fixed by version", "not-affected": "does not apply", "open": "**OPEN**"}
+
+
+def render_markdown(records: Iterable[Record]) -> str:
+    out = [
+        "# Security: the CVEs that affect what Forklift ships",
+        "",
+        "Generated from `specs/<package>/security.toml` by `tooling/security.py`; edit those files,",
+        "then `.venv/bin/python -m tooling.security > docs/security.md`",
+        "(`tests/packages/test_security.py` fails while this file and the data differ).",
+        "",
+        "Status: **patched** (a Patch in the spec, its upstream regression tests run in `%check`),",
+        "**fixed by version** (the shipped upstream version has the fix), **does not apply**",
+        "(with the reason), **OPEN** (affects what is shipped, no fix carried yet).",
+        "",
+    ]
+    for r in records:
+        counts = ", ".join(f"{len(r.by_status(s))} {_HOW[s].strip('*').lower()}" for s in STATUSES if r.by_status(s))
+        out += [f"## {r.package}", "", f"Line reviewed: {r.line} (reviewed {r.reviewed}): {counts}.", ""]
+        if r.notes:
+            out += [r.notes, ""]
+        out += ["| id | component | issue | status | how |", "| --- | --- | --- | --- | --- |"]
+        for c in r.cves:
+            ident = c.id + (f" / {c.ghsa}" if c.ghsa and c.ghsa != c.id else "")
+            issue = c.summary + (f" ({c.severity})" if c.severity else "")
+            how: list[str] = []
+            if c.patches:
+                how.append("patches: " + ", ".join(f"`{p}`" for p in c.patches))
+            if c.tests:
+                how.append("`%check` runs " + ", ".join(f"`{t}`" for t in c.tests))
+            if c.fixed_in:
+                how.append(f"fixed in {c.fixed_in}")
+            if c.reason:
+                how.append(c.reason)
+            if c.upstream:
+                how.append("upstream: " + ", ".join(c.upstream))
+            cell = "; ".join(how).replace("|", "\\|").replace("\n", " ")
+            out.append(f"| {ident} | {c.component} | {issue.replace('|', '/')} | {_HOW[c.status]} | {cell} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main() -> None:
+    from tooling import model
+
+    print(render_markdown(load_all(model.load())), end="")
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["SECURITY_FILE", "STATUSES", "Cve", "Record", "load", "load_all", "render_markdown"]
