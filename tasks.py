@@ -257,6 +257,28 @@ def installable(c: Context, target: list[str] | None = None, built: bool = False
     exit_with(1 if failed else 0)
 
 
+@task(iterable=["target"], help={"target": "target whose built RPMs to check (repeatable; default: the default target)",
+                                 "build_dir": BUILD_DIR_HELP})
+@user_errors
+def hardening(c: Context, target: list[str] | None = None, build_dir: str | None = None) -> None:
+    """Check that every ELF file in the built RPMs is a PIE with full RELRO and BIND_NOW (specs/hardening.toml)."""
+    from tooling import hardening as hd
+    from tooling.cli import exit_with
+
+    matrix = _matrix()
+    bdir = resolve_build_dir(build_dir)
+    exemptions = hd.load_exemptions(matrix.root)
+    findings_all = []
+    for tgt in matrix.select_targets(target or [matrix.default_target]):
+        rpms = hd.built_rpms(bdir / "repos" / tgt.name, tgt.name)
+        findings, count = hd.check_rpms(rpms, exemptions)
+        console.print(f"{tgt.name}: {count} ELF files in {len(rpms)} RPMs, {len(findings)} not hardened")
+        findings_all += findings
+    for f in findings_all:
+        console.print(str(f), markup=False)
+    exit_with(1 if findings_all else 0)
+
+
 @task(help={"fast": "skip the slow tests (real builds and VMs)", "k": "only tests matching this expression"})
 def test(c: Context, fast: bool = False, k: str | None = None) -> None:
     """Run ruff, mypy and the test suite (what CI runs)."""
