@@ -200,16 +200,24 @@ def smoke(c: Context, target: str | None = None, via: str = "vm", image: str | N
     "target": "Forklift target whose koji build target is used", "package": PACKAGE_HELP,
     "scratch": "scratch build", "nowait": "submit and return without watching",
     "profile": "koji profile (default: koji)", "dry_run": "print the calls it would make and make none",
+    "scm": "build from dist-git (git+URL#commit of the target's branch, as pushed by `invoke dist-git`) "
+           "instead of uploading the SRPMs; needs --repo",
+    "repo": "with --scm: the dist-git repository, a base holding <package>.git, or a pattern with {package}",
     "build_dir": BUILD_DIR_HELP})
 @user_errors
 def koji_build(c: Context, target: str, package: list[str] | None = None, scratch: bool = False,
-               nowait: bool = False, profile: str = "koji", dry_run: bool = False,
-               build_dir: str | None = None) -> None:
+               nowait: bool = False, profile: str = "koji", dry_run: bool = False, scm: bool = False,
+               repo: str | None = None, build_dir: str | None = None) -> None:
     """Build the SRPMs of a target on a koji hub, in dependency layers; download the results."""
+    from tooling.errors import ForkliftError
     from tooling.koji import api
 
+    if scm and not repo:
+        raise ForkliftError("koji-build --scm needs --repo (the dist-git repository or base it builds from)")
+    if repo and not scm:
+        raise ForkliftError("koji-build --repo is only used with --scm; add --scm to build from dist-git")
     api.koji_build(_matrix(), target, package or [], scratch=scratch, nowait=nowait, profile=profile,
-                   dry_run=dry_run, build_dir=resolve_build_dir(build_dir))
+                   dry_run=dry_run, build_dir=resolve_build_dir(build_dir), scm=repo if scm else None)
 
 
 @task(name="koji-status", help={"task_id": "koji task id", "profile": "koji profile (default: koji)"})
@@ -218,7 +226,26 @@ def koji_status(c: Context, task_id: str, profile: str = "koji") -> None:
     """Show a koji task and its children."""
     from tooling.koji import api
 
-    api.koji_status(int(task_id), profile=profile)
+    api.koji_status(task_id, profile=profile)
+
+
+@task(name="dist-git", iterable=["package", "mirror"], help={
+    "target": "Forklift target (its distgit_branch: f45, rawhide, epel9, ...)", "package": PACKAGE_HELP,
+    "repo": "dist-git: a repository (URL or directory), a base holding <package>.git, or a pattern with {package}",
+    "push": "upload new tarballs to the lookaside, then push the branch",
+    "lookaside": "lookaside base URL (its upload.cgi receives the tarballs; default: fedpkg when installed)",
+    "cache_dir": "source cache", "mirror": MIRROR_HELP, "offline": "use only the cache and local mirrors",
+    "build_dir": BUILD_DIR_HELP})
+@user_errors
+def dist_git(c: Context, target: str, repo: str, package: list[str] | None = None, push: bool = False,
+             lookaside: str | None = None, cache_dir: str | None = None, mirror: list[str] | None = None,
+             offline: bool = False, build_dir: str | None = None) -> None:
+    """Commit the rendered spec, sources file and patches to each package's dist-git branch; --push pushes."""
+    from tooling import distgit
+
+    distgit.dist_git(_matrix(), target, package or [], repo=repo, push=push, build_dir=resolve_build_dir(build_dir),
+                     lookaside=lookaside, cache_dir=Path(cache_dir) if cache_dir else None, mirrors=mirror or [],
+                     offline=offline, console=console)
 
 
 @task(name="koji-tag", positional=["tag"], iterable=["nvr"], help={

@@ -60,6 +60,7 @@ class Target:
     images: Images
     eol: dt.date | None = None
     branch: str | None = None
+    distgit_branch: str = ""  # the dist-git branch (f45, rawhide, epel9, ...); see default_distgit_branch
 
     @property
     def arch(self) -> str:
@@ -343,6 +344,9 @@ def _load_target(t: _Table, name: str, known_features: Mapping[str, str]) -> Tar
     img_t = t.table("images")
     images = Images(container=img_t.get("container", str), cloud=img_t.get("cloud", str))
     img_t.no_unknown()
+    distgit_branch = t.get("distgit_branch", str, None) or default_distgit_branch(family, version, branch)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", distgit_branch):
+        raise DataError(t.path, f"{t.key}.distgit_branch", f"{distgit_branch!r} is not a git branch name")
     eol_raw = t.get("eol", dt.date, None)
     if eol_raw is None and branch != "rawhide":
         raise DataError(t.path, f"{t.key}.eol", "missing required field (end-of-life date, YYYY-MM-DD)")
@@ -350,8 +354,15 @@ def _load_target(t: _Table, name: str, known_features: Mapping[str, str]) -> Tar
     return Target(
         name=name, family=family, distro=distro, version=version, arches=arches, mock_chroot_pattern=chroot,
         koji_target=koji_target, dist=dist, macros=macros, features=features, images=images, eol=eol_raw,
-        branch=branch,
+        branch=branch, distgit_branch=distgit_branch,
     )
+
+
+def default_distgit_branch(family: str, version: int, branch: str | None) -> str:
+    """Fedora's dist-git branch names: rawhide, f<version>; epel<version> for EL targets."""
+    if branch == "rawhide":
+        return "rawhide"
+    return f"f{version}" if family == "fedora" else f"epel{version}"
 
 
 # --------------------------------------------------------------------------- packages

@@ -1,41 +1,62 @@
-"""A small koji hub for tests, faithful to the wire protocol the koji client speaks.
+"""A small koji hub for tests, faithful to what a real koji 1.35.3 hub does, as observed.
 
 It listens on 127.0.0.1 over HTTPS (the koji client forces https for ssl and
 gssapi logins) and implements, independently of the koji library:
 
 - XML-RPC over POST to /kojihub; keyword arguments in a final struct that
   carries ``__starstar: True``; faults with koji's fault codes over HTTP 200;
+  an unexpected error in a method is a GenericError fault, never a dropped connection;
 - sslLogin on /kojihub/ssllogin from the TLS client certificate's CN, replying
-  {session-id, session-key, header-auth}; the Koji-Session-Id / -Key / -Callnum
-  headers checked on every later call (a replayed callnum is a RetryError, a
-  lower one a SequenceError, a bad key an AuthError);
-- rawUpload (octet-stream POST with filename/filepath/offset/fileverify in the
-  query) replying {size, hexdigest} (adler32), and checkUpload;
+  {session-id, session-key, header-auth}; the Koji-Session-Id / -Key headers
+  checked on every later call. Like a 1.35 hub talking to a 1.36 client, it
+  does *not* check call numbers: a replayed request runs again;
+- rawUpload (octet-stream POST, query filename/filepath/offset/fileverify) replying
+  {size, hexdigest, fileverify, offset}; checkUpload replying {size (int), mtime
+  (float), hexdigest, sumlength};
 - multiCall ([{methodName, params}] -> [[result] | {faultCode, faultString}]);
-- build tasks that move FREE -> OPEN -> CLOSED/FAILED with buildArch and
-  tagBuild children, whose buildArch really runs ``rpmbuild --rebuild`` on the
-  uploaded SRPM, checks its BuildRequires against the build tag's current repo
-  (root.log says "No matching package to install" otherwise) and keeps
-  build.log/root.log/state.log and the RPMs as task output;
+- ``build`` returns a task id at once, whatever its arguments; the task fails
+  later for an unknown target, a missing upload, a policy refusal. The task tree is
+  koji's: build -> waitrepo, then rebuildSRPM (uploads) or buildSRPMFromSCM (git+URL#commit,
+  sources fetched from the lookaside by hash), both labelled ``srpm``, then buildArch
+  (label ``noarch``), then tagBuild for a real build. Tasks go FREE -> ASSIGNED -> OPEN ->
+  CLOSED/FAILED and carry label, start_time, completion_time, waiting and awaited;
+  a closed build's result is None; buildArch's result names
+  ``tasks/NN/NNNN/file`` paths, a brootid and its eight logs;
+- buildArch really runs ``rpmbuild --rebuild`` on the SRPM after checking its
+  BuildRequires against the build tag's current repo (root.log says "No matching
+  package to install" and the fault is ``mock exited with status 30``);
+- policies as koji's defaults: non-scratch builds from an SRPM only for admins
+  (``policy violation (build_from_srpm)``), builds from SCM for everyone; no
+  ``build`` permission needed; tagging governed by tag locks and ``perm`` (a tag
+  that needs a permission answers ``tag requires admin permission``) and by a
+  ``tag`` policy only when one is set; package lists enforced (``package X not in
+  list for tag T``);
 - tags with inheritance, events, repo requests (repo.request / repo.checkRequest)
-  regenerated a few ticks after they are made, tagBuild tasks.
+  regenerated a few ticks after they are made; listTasks with owner / method /
+  createdAfter / decode.
 
-Tests steer it with ``inject()`` (HTTP 503, connection reset, ServerOffline),
-``expire_after`` (AuthExpired), ``blocked_users`` and ``permissions``.
+Tests steer it with ``inject()`` (HTTP 503, connection reset, lost reply, ServerOffline),
+``offline`` (every call: ServerOffline 'database outage'), ``expire_after`` (AuthExpired),
+``blocked_users``, ``admins``, ``srpm_policy``, ``policies`` and ``add_packages``.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 import xmlrpc.client
 import zlib
 from dataclasses import dataclass, field
@@ -46,10 +67,12 @@ from typing import Any
 FREE, OPEN, CLOSED, CANCELED, ASSIGNED, FAILED = range(6)
 BUILD_BUILDING, BUILD_COMPLETE, BUILD_FAILED = 0, 1, 3
 
-GENERIC, AUTH, ACTION_NOT_ALLOWED, BUILD_ERROR = 1000, 1002, 1004, 1005
-AUTH_EXPIRED, SEQUENCE, RETRY, BUILDROOT, OFFLINE, PARAMETER = 1007, 1008, 1009, 1012, 1014, 1019
+GENERIC, AUTH, ACTION_NOT_ALLOWED, TAG_ERROR, BUILD_ERROR = 1000, 1002, 1004, 1003, 1005
+AUTH_EXPIRED, OFFLINE, PARAMETER = 1007, 1014, 1019
 
-READ_ONLY_PREFIXES = ("get", "list", "check", "repo.check", "tagLastChangeEvent", "downloadTaskOutput")
+KOJI_VERSION = "1.35.3"
+BUILD_ARCH_LOGS = ("build.log", "root.log", "state.log", "mock_output.log", "mock_config.log", "hw_info.log",
+                   "installed_pkgs.log", "noarch_rpmdiff.json")
 
 
 class HubFault(Exception):
@@ -57,6 +80,17 @@ class HubFault(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(" ")
+
+
+def taskrelpath(task_id: int) -> str:
+    """koji.pathinfo.taskrelpath: where a task's output lives under the hub's topdir."""
+    return f"tasks/{task_id % 10000}/{task_id}"
 
 
 @dataclass
@@ -67,6 +101,7 @@ class Task:
     arch: str
     owner: int
     parent: int | None = None
+    label: str | None = None
     state: int = FREE
     host_id: int | None = None
     result: Any = None
@@ -74,6 +109,8 @@ class Task:
     create_ts: float = field(default_factory=time.time)
     start_ts: float | None = None
     completion_ts: float | None = None
+    waiting: bool | None = None
+    awaited: bool | None = None
     ticks: int = 0
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -81,9 +118,10 @@ class Task:
         out: dict[str, Any] = {
             "id": self.id, "method": self.method, "arch": self.arch, "state": self.state,
             "owner": self.owner, "parent": self.parent, "host_id": self.host_id, "channel_id": 1,
-            "priority": 20, "weight": 1.0, "label": None, "waiting": None, "awaited": None,
+            "priority": 20, "weight": 1.0, "label": self.label, "waiting": self.waiting, "awaited": self.awaited,
             "create_ts": self.create_ts, "start_ts": self.start_ts, "completion_ts": self.completion_ts,
-            "create_time": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.create_ts)),
+            "create_time": _iso(self.create_ts), "start_time": _iso(self.start_ts),
+            "completion_time": _iso(self.completion_ts),
         }
         if request:
             out["request"] = self.request
@@ -115,9 +153,12 @@ class Tag:
     id: int
     name: str
     parents: list[int] = field(default_factory=list)
-    # (build id, event it was tagged at, event it was untagged at or None)
+    # (build id, event it was tagged at)
     tagged: list[tuple[int, int]] = field(default_factory=list)
     last_change: int = 1
+    packages: set[str] = field(default_factory=set)
+    locked: bool = False
+    perm: str | None = None
 
 
 @dataclass
@@ -131,13 +172,19 @@ class Repo:
 class FakeHub:
     """State and behaviour; the HTTP layer is _Handler below."""
 
-    def __init__(self, workdir: Path, *, tick: float = 0.03, users: tuple[str, ...] = ("alice",)) -> None:
+    def __init__(self, workdir: Path, *, tick: float = 0.03, users: tuple[str, ...] = ("alice",),
+                 lookaside: str | None = None) -> None:
         self.workdir = workdir
         self.tick = tick
+        self.lookaside = lookaside  # base URL: <base>/rpms/<name>/<file>/sha512/<hash>/<file>
         self.lock = threading.RLock()
         self.users = {name: i + 1 for i, name in enumerate(users)}
-        self.permissions: dict[str, set[str]] = {name: {"build", "tag"} for name in users}
+        self.admins: set[str] = set()
+        self.permissions: dict[str, set[str]] = {name: set() for name in users}  # none by default
+        self.srpm_policy = "admin"  # koji's default build_from_srpm policy; "allow" as a private hub may set
+        self.policies: dict[str, bool] = {}  # e.g. {"tag": False}: a policy that denies
         self.blocked_users: set[str] = set()
+        self.offline = False  # every call: ServerOffline 'database outage'
         self.sessions: dict[int, dict[str, Any]] = {}
         self.issued_keys: list[str] = []
         self.expire_after: int | None = None   # calls per session before AuthExpired
@@ -153,7 +200,7 @@ class FakeHub:
         self.requests: dict[int, dict[str, Any]] = {}
         self.hosts = {1: "builder-01", 2: "builder-02"}
         self.base_provides: set[str] = set()
-        self._ids = {"task": 100, "build": 0, "tag": 0, "repo": 0, "req": 0, "session": 0}
+        self._ids = {"task": 100, "build": 0, "tag": 0, "repo": 0, "req": 0, "session": 0, "broot": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_scheduler, daemon=True)
         self.add_target("f45", build_tag="f45-build", dest_tag="f45")
@@ -170,6 +217,12 @@ class FakeHub:
         self.tags[build.id] = build
         self.targets[name] = (build.id, dest.id)
         self.repos.append(Repo(self._next("repo"), build.id, self.event, frozenset()))
+
+    def add_packages(self, tag: str, *names: str) -> None:
+        """koji add-pkg: put packages on a tag's package list (without it, real builds fail)."""
+        t = self._tag(tag)
+        assert t is not None
+        t.packages.update(names)
 
     def inject(self, method: str, kind: str, count: int = 1) -> None:
         """kind: 'http503', 'reset' (close the connection unanswered), 'lost-reply' (run the call, then
@@ -203,13 +256,8 @@ class FakeHub:
                 raise HubFault(AUTH, f"invalid session or session key (session id {sid})")
             if sess["expired"]:
                 raise HubFault(AUTH_EXPIRED, f"session {sid} expired")
-            callnum = int(headers.get("koji-session-callnum", "-1"))
-            last = sess["callnum"]
-            if last is not None and callnum < last:
-                raise HubFault(SEQUENCE, f"{last} > {callnum} (session {sid})")
-            if last is not None and callnum == last and not method.startswith(READ_ONLY_PREFIXES):
-                raise HubFault(RETRY, f"unable to retry call {callnum} (method {method}) for session {sid}")
-            sess["callnum"] = callnum
+            # no call-number checks: a 1.35 hub reads Koji-Callnum, the 1.36 client sends
+            # Koji-Session-Callnum, so a replayed request simply runs again
             sess["calls"] += 1
             if self.expire_after is not None and sess["calls"] > self.expire_after:
                 sess["expired"] = True
@@ -227,7 +275,7 @@ class FakeHub:
             sid = self._next("session")
             key = f"{sid}-{secrets.token_urlsafe(16)}"
             self.issued_keys.append(key)
-            self.sessions[sid] = {"user": user, "key": key, "callnum": None, "calls": 0, "expired": False}
+            self.sessions[sid] = {"user": user, "key": key, "calls": 0, "expired": False}
         return {"session-id": sid, "session-key": key, "header-auth": True}
 
     def call(self, method: str, args: list[Any], kwargs: dict[str, Any], sess: dict[str, Any] | None) -> Any:
@@ -258,6 +306,9 @@ class FakeHub:
             raise HubFault(ACTION_NOT_ALLOWED, "you must be logged in for this operation")
         return str(sess["user"])
 
+    def _has_perm(self, user: str, perm: str) -> bool:
+        return user in self.admins or perm in self.permissions.get(user, set())
+
     # ------------------------------------------------------------ hub methods
     def m_logout(self, sess: dict[str, Any] | None, session_id: int | None = None) -> None:
         return None
@@ -268,7 +319,7 @@ class FakeHub:
         return {"id": self.users[sess["user"]], "name": sess["user"]}
 
     def m_getKojiVersion(self, sess: dict[str, Any] | None) -> str:
-        return "1.36.0"
+        return KOJI_VERSION
 
     def m_getBuildTarget(self, sess: dict[str, Any] | None, info: Any, event: Any = None,
                          strict: bool = False) -> dict[str, Any] | None:
@@ -293,8 +344,8 @@ class FakeHub:
         tag = self._tag(tagInfo, strict)
         if tag is None:
             return None
-        return {"id": tag.id, "name": tag.name, "arches": "x86_64", "locked": False, "perm": None,
-                "perm_id": None, "maven_support": False, "extra": {}}
+        return {"id": tag.id, "name": tag.name, "arches": "x86_64", "locked": tag.locked, "perm": tag.perm,
+                "perm_id": 1 if tag.perm else None, "maven_support": False, "extra": {}}
 
     def m_tagLastChangeEvent(self, sess: dict[str, Any] | None, tag: Any) -> int:
         t = self._tag(tag)
@@ -306,6 +357,9 @@ class FakeHub:
         for p in tag.parents:
             out.extend(self._tag_chain(self.tags[p]))
         return out
+
+    def _in_package_list(self, tag: Tag, name: str) -> bool:
+        return any(name in t.packages for t in self._tag_chain(tag))
 
     def _tagged_builds(self, tag: Tag, event: int | None, inherit: bool) -> list[tuple[Build, Tag]]:
         chain = self._tag_chain(tag) if inherit else [tag]
@@ -332,7 +386,7 @@ class FakeHub:
             if buildInfo in (b.id, b.nvr):
                 return b.info()
         if strict:
-            raise HubFault(GENERIC, f"No such build: {buildInfo}")
+            raise HubFault(GENERIC, f"No such build: {buildInfo!r}")
         return None
 
     def m_getHost(self, sess: dict[str, Any] | None, hostInfo: Any, strict: bool = False,
@@ -355,14 +409,16 @@ class FakeHub:
         offset = int(query.get("offset", "0"))
         if offset == 0 and target.exists() and not query.get("overwrite"):
             raise HubFault(GENERIC, f"file already exists: {query['filepath']}/{query['filename']}")
+        verify = query.get("fileverify", "adler32")
+        if verify != "adler32":
+            raise HubFault(GENERIC, f"Unsupported checksum type: {verify}")
         mode = "r+b" if target.exists() and offset > 0 else "wb"
         with open(target, mode) as fh:
             fh.seek(offset)
             fh.write(data)
-        if query.get("fileverify", "adler32") != "adler32":
-            raise HubFault(GENERIC, f"unsupported checksum type {query['fileverify']}")
         self.calls.append(("rawUpload", (query["filepath"], query["filename"], offset, len(data)), {}))
-        return {"size": len(data), "hexdigest": "%08x" % (zlib.adler32(data) & 0xFFFFFFFF)}
+        return {"size": len(data), "fileverify": verify, "offset": offset,
+                "hexdigest": "%08x" % (zlib.adler32(data) & 0xFFFFFFFF)}
 
     def m_checkUpload(self, sess: dict[str, Any] | None, path: str, name: str, verify: str | None = None,
                       tail: Any = None, volume: Any = None) -> dict[str, Any] | None:
@@ -371,40 +427,52 @@ class FakeHub:
         if not target.exists():
             return None
         data = target.read_bytes()
-        out: dict[str, Any] = {"size": str(len(data)), "mtime": int(target.stat().st_mtime)}
+        st = target.stat()
+        out: dict[str, Any] = {"size": st.st_size, "mtime": st.st_mtime, "sumlength": len(data)}
         if verify == "adler32":
             out["hexdigest"] = "%08x" % (zlib.adler32(data) & 0xFFFFFFFF)
         return out
 
     # builds and tasks
-    def _new_task(self, method: str, request: list[Any], arch: str, owner: int, parent: int | None = None) -> Task:
-        task = Task(self._next("task"), method, request, arch, owner, parent)
+    def _new_task(self, method: str, request: list[Any], arch: str, owner: int, parent: int | None = None,
+                  label: str | None = None) -> Task:
+        task = Task(self._next("task"), method, request, arch, owner, parent, label)
         self.tasks[task.id] = task
         return task
 
     def m_build(self, sess: dict[str, Any] | None, src: str, target: str, opts: dict[str, Any] | None = None,
                 priority: int | None = None, channel: str | None = None) -> int:
+        # like koji: no permission needed and no checks of target or source here; the task fails later
         user = self._user(sess)
-        if "build" not in self.permissions.get(user, set()):
-            raise HubFault(ACTION_NOT_ALLOWED, "build permission required")
-        if target not in self.targets:
-            raise HubFault(GENERIC, f"No such build target: {target}")
-        srpm = self._upload_path(os.path.dirname(src), os.path.basename(src))
-        if not srpm.exists():
-            raise HubFault(GENERIC, f"No such file: {src}")
         task = self._new_task("build", [src, target, opts or {}], "noarch", self.users[user])
         return task.id
 
     def m_tagBuild(self, sess: dict[str, Any] | None, tag: Any, build: Any, force: bool = False,
                    fromtag: Any = None) -> int:
         user = self._user(sess)
-        if "tag" not in self.permissions.get(user, set()):
-            raise HubFault(ACTION_NOT_ALLOWED, "policy violation (tag)")
         t = self._tag(tag)
         b = self.m_getBuild(sess, build, strict=True)
         assert t is not None and b is not None
+        if not self._in_package_list(t, b["name"]):
+            raise HubFault(TAG_ERROR, f"Package {b['name']} not in list for {t.name}")
+        self._assert_tag_access(t, user)
         task = self._new_task("tagBuild", [t.id, b["id"], force, None, False], "noarch", self.users[user])
         return task.id
+
+    def _assert_tag_access(self, t: Tag, user: str) -> None:
+        """Tag locks and permissions, then the tag policy when one is set (none by default)."""
+        if t.locked and user not in self.admins:
+            raise HubFault(ACTION_NOT_ALLOWED, "tag requires admin permission")
+        if t.perm and not self._has_perm(user, t.perm):
+            raise HubFault(ACTION_NOT_ALLOWED, f"tag requires {t.perm} permission")
+        if self.policies.get("tag") is False and user not in self.admins:
+            raise HubFault(ACTION_NOT_ALLOWED, "policy violation (tag)")
+
+    def _task(self, task_id: Any) -> Task:
+        task = self.tasks.get(task_id)
+        if task is None:
+            raise HubFault(GENERIC, f"No such task: {task_id}")
+        return task
 
     def m_getTaskInfo(self, sess: dict[str, Any] | None, task_id: Any, request: bool = False,
                       strict: bool = False) -> Any:
@@ -419,21 +487,51 @@ class FakeHub:
 
     def m_getTaskChildren(self, sess: dict[str, Any] | None, task_id: int, request: bool = False,
                           strict: bool = False) -> list[dict[str, Any]]:
+        if strict:
+            self._task(task_id)
         return [t.info(request) for t in self.tasks.values() if t.parent == task_id]
 
     def m_getTaskResult(self, sess: dict[str, Any] | None, taskId: int, raise_fault: bool = True) -> Any:
-        task = self.tasks[taskId]
+        task = self._task(taskId)
         if task.state == FAILED and task.fault is not None:
             raise task.fault
+        if task.state == CANCELED:
+            raise HubFault(GENERIC, f"Task {taskId} is canceled")
         if task.state != CLOSED:
             raise HubFault(GENERIC, f"Task {taskId} is not finished")
         return task.result
 
+    def m_listTasks(self, sess: dict[str, Any] | None, opts: dict[str, Any] | None = None,
+                    queryOpts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        opts = opts or {}
+        after = opts.get("createdAfter")
+        if isinstance(after, str):
+            after = datetime.datetime.fromisoformat(after).timestamp()
+        out = []
+        for t in sorted(self.tasks.values(), key=lambda t: t.id):
+            if "owner" in opts and t.owner != opts["owner"]:
+                continue
+            if "method" in opts and t.method != opts["method"]:
+                continue
+            if "parent" in opts and t.parent != opts["parent"]:
+                continue
+            if after is not None and t.create_ts <= float(after):
+                continue
+            info = t.info(True)
+            if not opts.get("decode"):
+                info["request"] = xmlrpc.client.dumps(tuple(t.request), allow_none=True)
+            out.append(info)
+        if (queryOpts or {}).get("order") == "-id":
+            out.reverse()
+        return out
+
     def _task_dir(self, task_id: int) -> Path:
-        return self.workdir / "tasks" / str(task_id)
+        return self.workdir / taskrelpath(task_id)
 
     def m_listTaskOutput(self, sess: dict[str, Any] | None, taskID: int, stat: bool = False,
                          all_volumes: bool = False, strict: bool = False) -> Any:
+        if strict:
+            self._task(taskID)
         d = self._task_dir(taskID)
         names = sorted(p.name for p in d.iterdir()) if d.is_dir() else []
         if not stat and not all_volumes:
@@ -441,8 +539,9 @@ class FakeHub:
         out: dict[str, Any] = {}
         for n in names:
             st = (d / n).stat()
-            info = {"st_size": str(st.st_size), "st_atime": str(st.st_atime), "st_mtime": str(st.st_mtime),
-                    "st_ctime": str(st.st_ctime)}
+            # st_size as a string (XML-RPC ints are 32-bit), times as floats
+            info = {"st_size": str(st.st_size), "st_atime": st.st_atime, "st_mtime": st.st_mtime,
+                    "st_ctime": st.st_ctime}
             if all_volumes:
                 out[n] = {"DEFAULT": info} if stat else ["DEFAULT"]
             else:
@@ -453,7 +552,7 @@ class FakeHub:
                              size: int = -1, volume: Any = None) -> str:
         path = self._task_dir(taskID) / fileName
         if "/" in fileName or not path.is_file():
-            raise HubFault(GENERIC, f"no file {fileName} output by task {taskID}")
+            raise HubFault(GENERIC, f'no file "{fileName}" output by task {taskID}')
         with open(path, "rb") as fh:
             fh.seek(offset)
             data = fh.read() if size < 0 else fh.read(size)
@@ -477,12 +576,14 @@ class FakeHub:
         if repo.create_event >= min_event and not force:
             return {"repo": self._repo_info(repo), "request": None}
         req: dict[str, Any] = {"id": self._next("req"), "tag_id": t.id, "min_event": min_event, "active": True,
-               "task_id": None, "task_state": None, "repo_id": None, "tries": 0, "ticks": 0}
+                               "task_id": None, "task_state": None, "repo_id": None, "tries": 0, "ticks": 0}
         self.requests[req["id"]] = req
         return {"repo": None, "request": {k: v for k, v in req.items() if k != "ticks"}}
 
     def m_repo_checkRequest(self, sess: dict[str, Any] | None, req_id: int) -> Any:
-        req = self.requests[req_id]
+        req = self.requests.get(req_id)
+        if req is None:
+            raise HubFault(GENERIC, f"No such repo request: {req_id}")
         repo = next((r for r in self.repos if r.id == req["repo_id"]), None)
         return {"request": {k: v for k, v in req.items() if k != "ticks"},
                 "repo": self._repo_info(repo) if repo else None}
@@ -491,16 +592,28 @@ class FakeHub:
     def _run_scheduler(self) -> None:
         while not self._stop.wait(self.tick):
             with self.lock:
-                tasks = [t for t in self.tasks.values() if t.state in (FREE, OPEN)]
+                tasks = [t for t in self.tasks.values() if t.state in (FREE, ASSIGNED, OPEN)]
                 requests = [r for r in self.requests.values() if r["active"]]
             for task in tasks:
-                self._step(task)
+                try:
+                    self._step(task)
+                except HubFault as fault:
+                    with self.lock:
+                        self._finish(task, False, fault)
+                except Exception as exc:  # a bug in the fake: fail the task visibly, like kojid would
+                    with self.lock:
+                        self._finish(task, False, HubFault(GENERIC, f"{type(exc).__name__}: {exc}"))
             for req in requests:
                 self._step_request(req)
 
     def _step_request(self, req: dict[str, Any]) -> None:
         with self.lock:
             req["ticks"] += 1
+            if req["ticks"] == 1:  # kojira: a newRepo task with a createrepo child
+                tag = self.tags[req["tag_id"]]
+                new_repo = self._new_task("newRepo", [tag.name], "noarch", 0, label=None)
+                self._new_task("createrepo", [tag.name, "noarch"], "noarch", 0, new_repo.id, label="noarch")
+                req["task_id"] = new_repo.id
             if req["ticks"] < 4:   # kojira takes a while
                 return
             tag = self.tags[req["tag_id"]]
@@ -510,23 +623,36 @@ class FakeHub:
                 provides |= build.provides
             repo = Repo(self._next("repo"), tag.id, self.event, frozenset(provides))
             self.repos.append(repo)
-            req.update(active=False, repo_id=repo.id)
-
-    def _open(self, task: Task, host: int) -> None:
-        task.state, task.host_id, task.start_ts = OPEN, host, time.time()
+            for t in self.tasks.values():
+                if t.id == req["task_id"] or t.parent == req["task_id"]:
+                    self._finish(t, True, result=[repo.id, self.event] if t.method == "newRepo" else None)
+            req.update(active=False, repo_id=repo.id, task_state=CLOSED)
 
     def _finish(self, task: Task, ok: bool, fault: HubFault | None = None, result: Any = None) -> None:
         task.state = CLOSED if ok else FAILED
         task.fault, task.result, task.completion_ts = fault, result, time.time()
+        task.waiting = None
+        if task.start_ts is None:
+            task.start_ts = task.completion_ts
 
     def _step(self, task: Task) -> None:
         task.ticks += 1
-        if task.state == FREE:
-            with self.lock:
-                self._open(task, 1 if task.method != "buildArch" else 2)
-            return
+        with self.lock:
+            if task.state == FREE:   # the scheduler assigns it to a host ...
+                task.state, task.host_id = ASSIGNED, 1 if task.method != "buildArch" else 2
+                return
+            if task.state == ASSIGNED:   # ... whose kojid opens it
+                task.state, task.start_ts = OPEN, time.time()
+                return
         if task.method == "build":
             self._step_build(task)
+        elif task.method == "waitrepo":
+            with self.lock:
+                self._finish(task, True, result=self._repo_info(self._current_repo(task.request[0])))
+        elif task.method == "rebuildSRPM":
+            self._run_srpm(task, scm=False)
+        elif task.method == "buildSRPMFromSCM":
+            self._run_srpm(task, scm=True)
         elif task.method == "buildArch":
             self._run_build_arch(task)
         elif task.method == "tagBuild":
@@ -537,59 +663,193 @@ class FakeHub:
                 tag.last_change = self.event
                 self._finish(task, True)
 
+    def _child(self, parent: Task, method: str, request: list[Any], label: str | None) -> Task:
+        kid = self._new_task(method, request, "noarch", parent.owner, parent.id, label=label)
+        kid.awaited = True
+        parent.waiting = True
+        return kid
+
     def _step_build(self, task: Task) -> None:
         with self.lock:
-            kids = [t for t in self.tasks.values() if t.parent == task.id]
-            if not kids:
-                build_tag, _ = self.targets[task.request[1]]
-                self._new_task("buildArch", [task.request[0], build_tag, "noarch", True, {}], "noarch",
-                               task.owner, task.id)
+            src, target, opts = task.request[0], task.request[1], task.request[2] or {}
+            scratch = bool(opts.get("scratch"))
+            scm = "://" in src
+            kids = {t.method: t for t in self.tasks.values() if t.parent == task.id}
+            phase = task.data.get("phase")
+            if phase is None:
+                if target not in self.targets:
+                    raise HubFault(GENERIC, f"No such build target: {target}")
+                if not scm:
+                    if not self._upload_path(os.path.dirname(src), os.path.basename(src)).is_file():
+                        raise HubFault(GENERIC, f"No such file: work/{src} (not uploaded, or already used)")
+                    owner = next(u for u, i in self.users.items() if i == task.owner)
+                    if not scratch and self.srpm_policy != "allow" and owner not in self.admins:
+                        raise HubFault(ACTION_NOT_ALLOWED, "policy violation (build_from_srpm)")
+                build_tag, _ = self.targets[target]
+                self._child(task, "waitrepo", [build_tag, None, None], None)
+                task.data["phase"] = "waitrepo"
                 return
-            arch = next(t for t in kids if t.method == "buildArch")
-            if arch.state in (FREE, OPEN):
+            if phase == "waitrepo":
+                if kids["waitrepo"].state != CLOSED:
+                    return
+                build_tag, _ = self.targets[target]
+                method = "buildSRPMFromSCM" if scm else "rebuildSRPM"
+                self._child(task, method, [src, build_tag, {"repo_id": self._current_repo(build_tag).id}], "srpm")
+                task.data["phase"] = "srpm"
                 return
-            if arch.state == FAILED:
-                for k in kids:
-                    if k.state in (FREE, OPEN):
-                        self._finish(k, False)
-                        k.state = CANCELED
-                assert arch.fault is not None
-                self._finish(task, False, arch.fault)
+            srpm_task = kids.get("buildSRPMFromSCM") or kids["rebuildSRPM"]
+            if phase == "srpm":
+                if srpm_task.state in (FREE, ASSIGNED, OPEN):
+                    return
+                if srpm_task.state != CLOSED:
+                    assert srpm_task.fault is not None
+                    raise srpm_task.fault
+                name, version, release = srpm_task.data["nvr"]
+                build_tag, dest = self.targets[target]
+                if not scratch:
+                    if not self._in_package_list(self.tags[dest], name):
+                        raise HubFault(BUILD_ERROR, f"package {name} not in list for tag {self.tags[dest].name}")
+                    nvr = f"{name}-{version}-{release}"
+                    if any(b.nvr == nvr for b in self.builds.values()):
+                        raise HubFault(GENERIC, f"Build already exists: {nvr}")
+                self._child(task, "buildArch", [srpm_task.result["srpm"], build_tag, "noarch", True, {}], "noarch")
+                task.data["phase"] = "arch"
                 return
-            scratch = bool(task.request[2].get("scratch"))
-            if scratch:
-                self._finish(task, True, result={"task_id": task.id})
-                return
-            tag_kids = [t for t in kids if t.method == "tagBuild"]
-            if not tag_kids:
+            arch = kids["buildArch"]
+            if phase == "arch":
+                if arch.state in (FREE, ASSIGNED, OPEN):
+                    return
+                if arch.state != CLOSED:
+                    assert arch.fault is not None
+                    raise arch.fault
+                if scratch:
+                    self._finish(task, True, result=None)
+                    return
                 name, version, release = arch.data["nvr"]
                 build = Build(self._next("build"), name, version, release, task_id=task.id, state=BUILD_COMPLETE,
                               provides=arch.data["provides"])
-                if any(b.nvr == build.nvr for b in self.builds.values()):
-                    self._finish(task, False, HubFault(GENERIC, f"Build already exists: {build.nvr}"))
-                    return
                 self.builds[build.id] = build
-                _, dest = self.targets[task.request[1]]
-                self._new_task("tagBuild", [dest, build.id, False, None, True], "noarch", task.owner, task.id)
+                _, dest = self.targets[target]
+                self._child(task, "tagBuild", [dest, build.id, False, None, True], None)
+                task.data["phase"] = "tag"
                 return
-            if all(t.state == CLOSED for t in tag_kids):
-                self._finish(task, True, result={"task_id": task.id})
+            tag_task = kids["tagBuild"]
+            if tag_task.state == CLOSED:
+                self._finish(task, True, result=None)   # a closed build's result is None
+            elif tag_task.state in (FAILED, CANCELED):
+                assert tag_task.fault is not None
+                raise tag_task.fault
+
+    def _macros(self, build_tag: int) -> list[str]:
+        name = self.tags[build_tag].name
+        m = re.match(r"f(\d+)", name)
+        macros = {"dist": f".fc{m.group(1)}", "fedora": m.group(1)} if m else {}
+        return [arg for k, v in macros.items() for arg in ("--define", f"{k} {v}")]
+
+    def _write_logs(self, out: Path, names: tuple[str, ...], texts: dict[str, str]) -> list[str]:
+        for n in names:
+            (out / n).write_text(texts.get(n, "{}\n" if n.endswith(".json") else ""))
+        return [f"{taskrelpath(int(out.name))}/{n}" for n in names]
+
+    def _read_nvr(self, path: Path) -> tuple[str, str, str, list[str]]:
+        import rpm  # the host's rpm bindings
+
+        ts = rpm.TransactionSet()
+        ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
+        with open(path, "rb") as fh:
+            hdr = ts.hdrFromFdno(fh.fileno())
+        brs = [str(r) for r in hdr["requirename"] if not str(r).startswith("rpmlib(")]
+        return str(hdr["name"]), str(hdr["version"]), str(hdr["release"]), brs
+
+    def _run_srpm(self, task: Task, *, scm: bool) -> None:
+        """rebuildSRPM (an uploaded SRPM, rebuilt in the buildroot) or buildSRPMFromSCM (git clone at
+        the commit, sources from the lookaside by hash, rpmbuild -bs)."""
+        src, build_tag = task.request[0], task.request[1]
+        out = self._task_dir(task.id)
+        out.mkdir(parents=True, exist_ok=True)
+        top = Path(tempfile.mkdtemp(prefix=f"srpm-{task.id}-", dir=self.workdir))
+        logs: dict[str, str] = {}
+        names: tuple[str, ...] = ("build.log", "root.log", "state.log", "mock_output.log", "mock_config.log",
+                                  "hw_info.log", "installed_pkgs.log")
+        try:
+            if scm:
+                names = ("checkout.log", *names)
+                spec = self._checkout(src, top / "checkout", logs)
+                argv = ["rpmbuild", "-bs", "--nodeps", "--define", f"_topdir {top}", "--define",
+                        f"_sourcedir {spec.parent}", *self._macros(build_tag), str(spec)]
+            else:
+                upload = self._upload_path(os.path.dirname(src), os.path.basename(src))
+                argv = ["rpmbuild", "-rs", "--nodeps", "--define", f"_topdir {top}", *self._macros(build_tag),
+                        str(upload)]
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+            logs["build.log"] = proc.stdout
+            built = sorted((top / "SRPMS").glob("*.src.rpm"))
+            if proc.returncode != 0 or len(built) != 1:
+                self._write_logs(out, names, logs)
+                raise HubFault(BUILD_ERROR, "mock exited with status 1; see build.log or root.log for more information")
+            shutil.copy2(built[0], out / built[0].name)
+            name, version, release, _ = self._read_nvr(out / built[0].name)
+            log_paths = self._write_logs(out, names, logs)
+            with self.lock:
+                task.data["nvr"] = (name, version, release)
+                source = {"source": src, "url": src}
+                self._finish(task, True, result={"srpm": f"{taskrelpath(task.id)}/{built[0].name}", "logs": log_paths,
+                                                 "brootid": self._next("broot"), "source": source})
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
+    def _checkout(self, src: str, dest: Path, logs: dict[str, str]) -> Path:
+        """kojid's SCM checkout plus `fedpkg sources`: clone, check out the commit, fetch every file
+        in `sources` from the lookaside by its hash and verify it; return the spec."""
+        url = src[4:] if src.startswith("git+") else src
+        repo_url, _, commit = url.partition("#")
+        if not commit:
+            raise HubFault(GENERIC, f"No commit in SCM URL {src} (git+URL#commit)")
+        log: list[str] = []
+        for argv in (["git", "clone", "-q", "-n", repo_url, str(dest)], ["git", "-C", str(dest), "reset", "-q",
+                                                                         "--hard", commit]):
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+            log.append("$ " + " ".join(argv) + "\n" + proc.stdout)
+            if proc.returncode != 0:
+                logs["checkout.log"] = "\n".join(log)
+                raise HubFault(BUILD_ERROR, f'Error running GIT command "{" ".join(argv[:3])}", '
+                                            "see checkout.log for details")
+        module = Path(urllib.parse.urlsplit(repo_url).path).name.removesuffix(".git")
+        sources = dest / "sources"
+        for line in (sources.read_text().splitlines() if sources.exists() else []):
+            m = re.match(r"^SHA512 \((.+)\) = ([0-9a-f]{128})$", line.strip())
+            if not m:
+                continue
+            fname, digest = m.groups()
+            lurl = f"{self.lookaside}/rpms/{module}/{fname}/sha512/{digest}/{fname}"
+            try:
+                with urllib.request.urlopen(lurl, timeout=10) as resp:
+                    data = resp.read()
+            except OSError as exc:
+                log.append(f"Downloading {fname} from {lurl} failed: {exc}")
+                logs["checkout.log"] = "\n".join(log)
+                raise HubFault(BUILD_ERROR, 'Error running command "fedpkg sources", see checkout.log for details'
+                               ) from None
+            if hashlib.sha512(data).hexdigest() != digest:
+                log.append(f"{fname}: SHA512 mismatch")
+                logs["checkout.log"] = "\n".join(log)
+                raise HubFault(BUILD_ERROR, 'Error running command "fedpkg sources", see checkout.log for details')
+            (dest / fname).write_bytes(data)
+            log.append(f"Downloading {fname}: ok ({len(data)} bytes)")
+        logs["checkout.log"] = "\n".join(log) + "\n"
+        specs = sorted(dest.glob("*.spec"))
+        if len(specs) != 1:
+            raise HubFault(BUILD_ERROR, f"Expected one spec file in the checkout of {src}, found {len(specs)}")
+        return specs[0]
 
     def _run_build_arch(self, task: Task) -> None:
         """Really rebuild the SRPM (rpmbuild --rebuild), with a BuildRequires check against the repo."""
-        import rpm  # the host's rpm bindings
-
         with self.lock:
-            src = self._upload_path(os.path.dirname(task.request[0]), os.path.basename(task.request[0]))
+            src = self.workdir / task.request[0]
             repo = self._current_repo(task.request[1])
         out = self._task_dir(task.id)
         out.mkdir(parents=True, exist_ok=True)
-        ts = rpm.TransactionSet()
-        ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
-        with open(src, "rb") as fh:
-            hdr = ts.hdrFromFdno(fh.fileno())
-        name, version, release = str(hdr["name"]), str(hdr["version"]), str(hdr["release"])
-        brs = [str(r) for r in hdr["requirename"] if not str(r).startswith("rpmlib(")]
+        name, version, release, brs = self._read_nvr(src)
         installed = sorted(repo.provides | self.base_provides)
         missing = [r for r in brs if r not in repo.provides and r not in self.base_provides]
         root_log = [f"DEBUG util.py: repo {repo.id} (event {repo.create_event}) for tag {task.request[1]}"]
@@ -597,38 +857,40 @@ class FakeHub:
         if missing:
             root_log += [f"DEBUG util.py: No matching package to install: '{m}'" for m in missing]
             root_log.append("DEBUG util.py: Child return code was: 30")
-            (out / "root.log").write_text("\n".join(root_log) + "\n")
-            (out / "state.log").write_text("Start: installing buildroot\nFinish: installing buildroot (failed)\n")
-            with self.lock:
-                self._finish(task, False, HubFault(
-                    BUILDROOT, "could not init mock buildroot, mock exited with status 30; "
-                               "see root.log for more information"))
-            return
-        (out / "root.log").write_text("\n".join(root_log) + "\n")
+            self._write_logs(out, BUILD_ARCH_LOGS, {
+                "root.log": "\n".join(root_log) + "\n",
+                "state.log": "Start: installing buildroot\nFinish: installing buildroot (failed)\n",
+                "mock_output.log": "ERROR: Command failed: dnf install ...\n"})
+            raise HubFault(BUILD_ERROR, "mock exited with status 30; see root.log for more information")
         top = self.workdir / "rpmbuild" / str(task.id)
         proc = subprocess.run(
-            ["rpmbuild", "--rebuild", "--nodeps", "--define", f"_topdir {top}", str(src)],
+            ["rpmbuild", "--rebuild", "--nodeps", "--define", f"_topdir {top}", *self._macros(task.request[1]),
+             str(src)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
         )
-        (out / "build.log").write_text(proc.stdout)
-        (out / "state.log").write_text("Start: rpmbuild\nFinish: rpmbuild\n")
+        texts = {"root.log": "\n".join(root_log) + "\n", "build.log": proc.stdout,
+                 "state.log": "Start: rpmbuild\nFinish: rpmbuild\n",
+                 "installed_pkgs.log": "\n".join(installed) + "\n", "hw_info.log": "CPU info: fake\n"}
         if proc.returncode != 0:
-            with self.lock:
-                self._finish(task, False, HubFault(
-                    BUILD_ERROR, "error building package (arch noarch), mock exited with status 1; "
-                                 "see build.log for more information"))
-            return
+            self._write_logs(out, BUILD_ARCH_LOGS, texts)
+            raise HubFault(BUILD_ERROR, "mock exited with status 1; see build.log or root.log for more information")
+        import rpm
+
+        ts = rpm.TransactionSet()
+        ts.setVSFlags(rpm._RPMVSF_NOSIGNATURES | rpm._RPMVSF_NODIGESTS)
         provides: set[str] = set()
         rpms = []
         for path in sorted((top / "RPMS").rglob("*.rpm")):
             shutil.copy2(path, out / path.name)
-            rpms.append(path.name)
+            rpms.append(f"{taskrelpath(task.id)}/{path.name}")
             with open(path, "rb") as fh:
                 provides |= {str(p) for p in ts.hdrFromFdno(fh.fileno())["providename"]}
         shutil.copy2(src, out / src.name)
+        log_paths = self._write_logs(out, BUILD_ARCH_LOGS, texts)
         with self.lock:
             task.data.update(nvr=(name, version, release), provides=provides)
-            self._finish(task, True, result={"rpms": rpms, "srpms": [src.name], "logs": ["build.log", "root.log"]})
+            self._finish(task, True, result={"rpms": rpms, "srpms": [f"{taskrelpath(task.id)}/{src.name}"],
+                                             "logs": log_paths, "brootid": self._next("broot")})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -676,8 +938,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(2)
             return
         try:
-            if injected == "offline":
-                raise HubFault(OFFLINE, "server is offline")
+            if injected == "offline" or hub.offline:
+                raise HubFault(OFFLINE, "database outage")
             if method == "sslLogin":
                 if url.path != "/kojihub/ssllogin":
                     raise HubFault(AUTH, "sslLogin must be called on /ssllogin")
@@ -692,6 +954,9 @@ class _Handler(BaseHTTPRequestHandler):
             payload = xmlrpc.client.dumps((result,), methodresponse=True, allow_none=True)
         except HubFault as f:
             payload = xmlrpc.client.dumps(xmlrpc.client.Fault(f.code, f.message), allow_none=True)
+        except Exception as exc:  # the hub turns any other error into a GenericError fault
+            payload = xmlrpc.client.dumps(xmlrpc.client.Fault(GENERIC, f"{type(exc).__name__}: {exc}"),
+                                          allow_none=True)
         self._send(200, payload.encode("utf-8"), "text/xml")
 
     def _cert_user(self) -> str | None:
@@ -709,7 +974,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Koji-Version", "1.36.0")
+        self.send_header("Koji-Version", KOJI_VERSION)
         self.end_headers()
         self.wfile.write(body)
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from tests.koji.conftest import PROFILE, TARGET, Pki, console_text, write_profile
 from tests.koji.fakehub import FakeHub, RunningHub
-from tests.koji.test_koji_build import FAST, POLL, build, methods, secrets_absent
+from tests.koji.test_koji_build import FAST, POLL, build, methods, real_builds_allowed, secrets_absent
 from tooling.errors import ForkliftError
 from tooling.koji import api
 from tooling.koji.session import Hub, load_profile
@@ -40,8 +40,9 @@ def test_certificate_from_another_ca_is_refused(tmp_path: Path, running_hub: Run
     monkeypatch.setenv("HOME", str(home))
     write_profile(home, running_hub.url, other.client["alice"], pki.ca)
     hub = Hub(load_profile(PROFILE), retry=FAST)
-    with pytest.raises(ForkliftError, match=r"koji login .* failed"):
+    with pytest.raises(ForkliftError, match=r"refused the client certificate in cert = .*other-pki") as err:
         hub.login()
+    assert "renew it" in str(err.value.hint)
     assert running_hub.hub.sessions == {}
 
 
@@ -77,26 +78,43 @@ def test_session_that_keeps_expiring_is_a_clear_error(hub: FakeHub, profile: str
         client.call("getBuildTarget", "f45")
 
 
-def test_tag_needs_the_tag_permission(matrix: Matrix, tmp_path: Path, hub: FakeHub, profile: str,
-                                      console: Console, make_srpms: Callable[..., Path]) -> None:
+def test_tagging_locks_permissions_policies_and_package_lists(matrix: Matrix, tmp_path: Path, hub: FakeHub,
+                                                              profile: str, console: Console,
+                                                              make_srpms: Callable[..., Path]) -> None:
     make_srpms(tmp_path / "build", "kt-base")
+    real_builds_allowed(hub, "kt-base")
     build(matrix, tmp_path / "build", profile, console, "kt-base", scratch=False)
     hub.add_target("f45-testing-target", build_tag="f45-testing-build", dest_tag="f45-testing")
 
-    hub.permissions["alice"] = {"build"}
-    with pytest.raises(ForkliftError) as err:
+    def tag() -> None:
         api.koji_tag("f45-testing", ["kt-base-1.0-1"], profile=profile, dry_run=False, poll_interval=POLL,
                      retry=FAST, console=console)
-    assert "policy violation (tag)" in str(err.value) and "'tag' permission" in str(err.value.hint)
 
-    hub.permissions["alice"] = {"build", "tag"}
-    api.koji_tag("f45-testing", ["kt-base-1.0-1"], profile=profile, dry_run=False, poll_interval=POLL,
-                 retry=FAST, console=console)
+    # the package list is enforced (koji's TagError)
+    with pytest.raises(ForkliftError, match="Package kt-base not in list for f45-testing"):
+        tag()
+    hub.add_packages("f45-testing", "kt-base")
+    # a tag that needs a permission: the hint names it, not the whole sentence
+    testing = next(t for t in hub.tags.values() if t.name == "f45-testing")
+    testing.perm = "admin"
+    with pytest.raises(ForkliftError) as err:
+        tag()
+    assert "tag requires admin permission" in str(err.value)
+    assert err.value.hint == "your koji account (alice) needs the 'admin' permission; ask the hub's admins"
+    # a tag policy that refuses: the hint names the policy
+    testing.perm = None
+    hub.policies["tag"] = False
+    with pytest.raises(ForkliftError) as err:
+        tag()
+    assert "policy violation (tag)" in str(err.value) and "the hub's 'tag' policy refused it" in str(err.value.hint)
+    # no tag policy (koji's default) and no lock: tagging works
+    del hub.policies["tag"]
+    tag()
     tagged = hub.m_listTagged(None, "f45-testing")
     assert [b["nvr"] for b in tagged] == ["kt-base-1.0-1"]
     assert "tagBuild" in console_text(console) and "CLOSED" in console_text(console)
 
-    with pytest.raises(ForkliftError, match="No such build: nope-1-1"):
+    with pytest.raises(ForkliftError, match="No such build: 'nope-1-1'"):
         api.koji_tag("f45-testing", ["nope-1-1"], profile=profile, dry_run=False, poll_interval=POLL,
                      retry=FAST, console=console)
 

@@ -11,7 +11,15 @@ import requests
 from tooling.build.plan import SrpmInfo
 from tooling.koji.calls import plan_build, plan_tag
 from tooling.koji.download import pick_log
-from tooling.koji.session import Profile, RetryPolicy, describe, is_transient, missing_permission
+from tooling.koji.session import (
+    BUILD_FROM_SRPM_HINT,
+    Profile,
+    RetryPolicy,
+    describe,
+    is_transient,
+    missing_permission,
+    permission_hint,
+)
 
 
 def test_retry_schedule_doubles_up_to_the_cap() -> None:
@@ -37,14 +45,21 @@ def test_describe_masks_session_values() -> None:
     assert "abcDEF" not in text and "123" not in text and "session-key=XXXXX" in text
 
 
-@pytest.mark.parametrize(("message", "perm"), [
-    ("admin permission required", "admin"),
-    ("policy violation (tag)", "tag"),
-    ("policy violation (build_from_srpm)", "build_from_srpm"),
-    ("something else", "something else"),
+@pytest.mark.parametrize(("message", "hint"), [
+    ("admin permission required", "your koji account (alice) needs the 'admin' permission; ask the hub's admins"),
+    ("tag requires admin permission", "your koji account (alice) needs the 'admin' permission; ask the hub's admins"),
+    ("policy violation (tag)", "the hub's 'tag' policy refused it for your koji account (alice); ask the hub's admins"),
+    ("policy violation (build_from_srpm)", BUILD_FROM_SRPM_HINT),
+    ("tag f45 is locked", "the hub said: 'tag f45 is locked'; ask the hub's admins"),
 ])
-def test_missing_permission(message: str, perm: str) -> None:
-    assert missing_permission(message) == perm
+def test_permission_hint(message: str, hint: str) -> None:
+    assert permission_hint(message, "alice") == hint
+
+
+def test_missing_permission() -> None:
+    assert missing_permission("tag requires admin permission") == "admin"
+    assert missing_permission("repo permission required") == "repo"
+    assert missing_permission("something else") is None
 
 
 def test_pick_log() -> None:

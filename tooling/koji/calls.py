@@ -26,10 +26,10 @@ def login_call(profile: Profile) -> Call:
     """The login the profile asks for (paths only: never key material)."""
     if profile.authtype == "ssl":
         return Call("ssl_login", (), {"cert": profile.options.get("cert"), "serverca": profile.options.get("serverca")},
-                    f"profile {profile.name!r} at {profile.server}")
+                    f"profile {profile.name!r} at {profile.hub}")
     return Call("gssapi_login", (), {"principal": profile.options.get("principal"),
                                      "keytab": profile.options.get("keytab")},
-                f"profile {profile.name!r} at {profile.server}")
+                f"profile {profile.name!r} at {profile.hub}")
 
 
 def build_options(scratch: bool) -> dict[str, Any]:
@@ -37,15 +37,21 @@ def build_options(scratch: bool) -> dict[str, Any]:
 
 
 def plan_build(profile: Profile, koji_target: str, layers: list[list[SrpmInfo]], *, upload_dir: str,
-               scratch: bool, nowait: bool, results_dir: Path, repo_dir: Path) -> list[Call]:
-    """Every call koji_build makes, layer by layer, in order."""
+               scratch: bool, nowait: bool, results_dir: Path, repo_dir: Path,
+               scm: dict[str, str] | None = None) -> list[Call]:
+    """Every call koji_build makes, layer by layer, in order. ``scm`` (package name -> git+URL#commit)
+    builds from dist-git (the hub runs buildSRPMFromSCM) instead of uploading the SRPMs."""
     calls = [login_call(profile), Call("getBuildTarget", (koji_target,), {}, "stop here if the target is unknown")]
     for n, layer in enumerate(layers, 1):
         for info in layer:
+            if scm is not None:
+                calls.append(Call("build", (scm[info.name], koji_target, build_options(scratch)), {"priority": None},
+                                  f"layer {n}: {info.nvr} from dist-git; returns a task id"))
+                continue
             remote = f"{upload_dir}/{info.path.name}"
             calls.append(Call("uploadWrapper", (str(info.path), upload_dir), {}, f"layer {n}: {info.nvr}"))
             calls.append(Call("build", (remote, koji_target, build_options(scratch)), {"priority": None},
-                              "returns a task id"))
+                              "returns a task id (a lost reply: listTasks finds the task before any re-send)"))
         if nowait:
             continue
         calls.append(Call("multiCall", ("getTaskInfo(request=True)", "getTaskChildren(request=True)"), {},

@@ -104,6 +104,7 @@ def download_results(hub: Hub, tree: TaskTree, root: int, dest: Path, *, meta: d
     arch_tasks = [t for t in tree.descendants(root) if t.method == "buildArch" and t.state == "CLOSED"]
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".koji", dir=dest.parent))
+    staging.chmod(0o755)  # mkdtemp makes 0700; results are for everyone to read, like local builds'
     try:
         files = []
         for task in arch_tasks:
@@ -116,6 +117,7 @@ def download_results(hub: Hub, tree: TaskTree, root: int, dest: Path, *, meta: d
                                         f"the hub listed {size}", hint="run koji-build again; nothing was replaced")
                 local = name if name.endswith(".rpm") or len(arch_tasks) == 1 else f"{task.id}-{name}"
                 (staging / local).write_bytes(data)
+                (staging / local).chmod(0o644)
                 files.append(local)
         atomic_write_text(staging / "result.json", json.dumps(
             meta | {"builder": "koji", "files": sorted(files),

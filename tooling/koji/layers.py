@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import koji
@@ -14,21 +14,28 @@ from tooling.koji.session import Hub
 
 
 def select_srpms(srpm_dir: Path, target: str, packages: Sequence[str],
-                 macros: Mapping[str, str] | None = None) -> list[SrpmInfo]:
+                 macros: Mapping[str, str] | None = None, known: Collection[str] | None = None) -> list[SrpmInfo]:
     """The SRPMs in build/srpms/<target>/, limited to ``packages`` when given (by SRPM name).
-    ``macros`` (the target's rpm macros) decide conditional subpackages, as on the target."""
+    ``macros`` (the target's rpm macros) decide conditional subpackages, as on the target;
+    ``known`` (the packages under specs/) tells a misspelt package from an SRPM not yet made."""
     paths = sorted(srpm_dir.glob("*.src.rpm"))
     infos = [read_srpm(p, macros=macros) for p in paths]
-    hint = f"run `invoke srpm --target {target}` first"
     if not infos:
-        raise ForkliftError(f"no SRPMs for target {target} in {srpm_dir}", hint=hint)
+        raise ForkliftError(f"no SRPMs for target {target} in {srpm_dir}",
+                            hint=f"run `invoke srpm --target {target}` first")
     if not packages:
         return infos
     by_name = {i.name: i for i in infos}
     missing = [p for p in packages if p not in by_name]
+    unknown = [p for p in missing if known is not None and p not in known]
+    if unknown:
+        raise ForkliftError(f"unknown package(s) {', '.join(unknown)}: no such directory under specs/ "
+                            f"and no such SRPM in {srpm_dir}",
+                            hint="known packages: " + ", ".join(sorted(set(known or ()) | set(by_name))))
     if missing:
+        options = "".join(f" --package {p}" for p in missing)
         raise ForkliftError(f"no SRPM for package(s) {', '.join(missing)} in {srpm_dir}",
-                            hint=hint + (" --package " + " --package ".join(missing)))
+                            hint=f"run `invoke srpm --target {target}{options}` first")
     return [by_name[p] for p in packages]
 
 
