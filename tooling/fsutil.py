@@ -12,6 +12,12 @@ from tooling.errors import os_error
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # a device or a pipe (--json /dev/null, --json /dev/stdout): write into it; renaming a
+        # temporary file over it would replace /dev/null with a regular file
+        with open(path, "wb") as fh:
+            fh.write(data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -47,6 +53,10 @@ def ensure_writable_file(path: Path, option: str) -> None:
     try:
         if path.is_dir():
             raise IsADirectoryError(21, "is a directory", str(path))
+        if path.exists() and not path.is_file():  # a device or a pipe: written in place
+            if not os.access(path, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(path))
+            return
         if not path.parent.is_dir():
             raise FileNotFoundError(2, "no such directory", str(path.parent))
         tempfile.TemporaryFile(dir=path.parent).close()

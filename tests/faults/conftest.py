@@ -33,8 +33,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sources.conftest import TARBALL, Loopback, make_tree, sha512
-from tests.sources.conftest import server  # noqa: F401 (a fixture)
+from tests.build.conftest import test_specs  # noqa: F401 (a fixture)
+from tests.sources.conftest import (
+    TARBALL,
+    Loopback,
+    make_tree,
+    server,  # noqa: F401 (a fixture)
+    sha512,
+)
 from tooling import REPO_ROOT
 
 INVOKE = Path(sys.executable).parent / "invoke"

@@ -27,16 +27,16 @@ Cli = Callable[..., CliResult]
 FILE = "tiny-1.0.tar.gz"
 
 
-def cached_path(cache: Path) -> Path:
-    h = sha512(TARBALL)
+def cached_path(cache: Path, data: bytes = TARBALL) -> Path:
+    h = sha512(data)
     return cache / "sha512" / h[:2] / h / FILE
 
 
-def fill_cache(cli: Cli, specs: Path, cache: Path) -> Path:
+def fill_cache(cli: Cli, specs: Path, cache: Path, data: bytes = TARBALL) -> Path:
     res = cli("sources", "--cache-dir", str(cache), extra_env={"FORKLIFT_SPECS": str(specs)})
     assert res.code == 0, str(res)
-    path = cached_path(cache)
-    assert path.read_bytes() == TARBALL
+    path = cached_path(cache, data)
+    assert path.read_bytes() == data
     return path
 
 

@@ -42,7 +42,7 @@ from tooling.errors import ForkliftError, os_error
 from tooling.fsutil import ensure_writable_dir, ensure_writable_file
 from tooling.lint import host_compat_macros
 from tooling.model import Matrix
-from tooling.run import terminate_all
+from tooling.run import CommandError, terminate_all
 
 BUILDERS = ("auto", "mock", "mock-container", "rpmbuild")
 
@@ -158,9 +158,9 @@ def run_build(
                 # package fails, the others go on
                 err = os_error(exc) if isinstance(exc, OSError) else exc
                 record.status = "failed"
-                record.message = f"{package.name} for {target.name}: preparing the SRPM failed: {err}"
+                record.message = f"{package.name} for {target.name}: no SRPM: {_first_error(err)}\n{err}"
                 out.print(f"failed: {package.name} for {target.name} (SRPM)", highlight=False, markup=False)
-                out.print(record.message, highlight=False, markup=False)
+                out.print(record.message, highlight=False, markup=False, soft_wrap=True)
                 continue
             if isinstance(result, list):
                 record.status = "missing-sources"
@@ -206,6 +206,15 @@ def run_build(
         if json_path:
             report.write_json(json_path)
         return report
+
+
+def _first_error(err: ForkliftError) -> str:
+    """The line that says what went wrong: rpmbuild's first `error:` line, else the message's first line."""
+    if isinstance(err, CommandError):
+        for line in err.output.splitlines():
+            if line.strip().startswith("error:"):
+                return line.strip()
+    return str(err).splitlines()[0]
 
 
 def _leave_out_dependents(tname: str, prepared: list[Prepared], report: BuildReport) -> list[Prepared]:
