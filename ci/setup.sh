@@ -64,3 +64,25 @@ if [ ! -f "$stamp" ] || ! cmp -s pyproject.toml "$stamp"; then
     .venv/bin/python -m pip install -q -e '.[dev,hostbuild]'
     cp pyproject.toml "$stamp"
 fi
+
+# The venv's own dependencies come from the venv. With system site packages on
+# the path pip counts a distro copy (Debian's python3-requests, python3-urllib3,
+# ...) as installed and skips it; the venv then mixes the distro's requests with
+# pip's urllib3 2.x and every command prints RequestsDependencyWarning. So
+# requests and what it imports are installed into the venv itself
+# (--ignore-installed), where they shadow the distro's, whenever a check finds
+# one of them outside the venv or importing requests warns.
+own_deps=(requests urllib3 charset-normalizer idna certifi)
+venv_owns_deps() {
+    .venv/bin/python -W error - "${own_deps[@]}" <<'PY' 2>/dev/null
+import importlib, sys, sysconfig
+purelib = sysconfig.get_paths()["purelib"]
+mods = [importlib.import_module(n.replace("-", "_")) for n in sys.argv[1:]]
+sys.exit(0 if all(m.__file__.startswith(purelib) for m in mods) else 1)
+PY
+}
+if ! venv_owns_deps; then
+    echo "ci/setup.sh: installing ${own_deps[*]} into .venv (the distro's copies must not mix with pip's)"
+    .venv/bin/python -m pip install -q --ignore-installed 'requests>=2.28,<3' urllib3 charset-normalizer idna certifi
+    venv_owns_deps || { echo "ci/setup.sh: .venv still imports ${own_deps[*]} from outside the venv" >&2; exit 1; }
+fi
