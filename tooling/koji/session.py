@@ -117,6 +117,10 @@ def load_profile(name: str) -> Profile:
     try:
         opts = koji.read_config(name)
     except koji.ConfigurationError as exc:
+        if "config option" in str(exc):  # a value koji could not read
+            raise ForkliftError(redact(f"koji profile {name!r}: {exc}"),
+                                hint=f"fix that value in section {name} of your koji configuration "
+                                     f"({PROFILE_FILES})") from None
         raise ForkliftError(
             redact(f"koji profile {name!r}: {exc}"),
             hint=f"add a section named {name} (server =, weburl =, authtype =) to one of {PROFILE_FILES}, or pass --profile",
@@ -146,7 +150,7 @@ def load_profile(name: str) -> Profile:
         except (TypeError, ValueError):
             timeout = -1
         if not timeout or timeout <= 0:
-            raise ForkliftError(f"koji profile {name!r}: timeout = {raw_timeout!r} is not a positive number of seconds")
+            raise ForkliftError(f"koji profile {name!r}: timeout = {raw_timeout} is not a positive number of seconds")
     return Profile(
         name=name,
         server=str(opts["server"]),
@@ -214,6 +218,7 @@ class RetryingSession(koji.ClientSession):
     sleep: Callable[[float], None] = staticmethod(time.sleep)
     single_attempt: bool = False  # set by Hub.call_once: never re-send
     last_error: BaseException | None = None  # what the last failed request raised (kept for ssl_login)
+    last_attempts: int = 0  # how many tries the last request took
 
     def _sendCall(self, handler: str, headers: list[tuple[str, str]], request: bytes) -> Any:
         policy = self.retry_policy
@@ -222,7 +227,10 @@ class RetryingSession(koji.ClientSession):
         attempt = 1
         while True:
             remaining = policy.deadline - (time.monotonic() - start)
-            self.opts["timeout"] = max(0.2, min(policy.timeout, remaining))
+            # requests applies the timeout to connecting (TLS handshake included) and again to reading:
+            # half the time left each, so the call never outlives its deadline
+            self.opts["timeout"] = max(0.2, min(policy.timeout, remaining / 2))
+            self.last_attempts = attempt
             try:
                 # _sendOneCall, not koji's _sendCall: that one re-sends at once after a reset
                 return self._sendOneCall(handler, headers, request)
@@ -295,7 +303,8 @@ class Hub:
                 hint="the hub or its database is down (fault ServerOffline); nothing was submitted; try again later")
         if is_timeout(cause):
             return ForkliftError(
-                f"{where} did not answer the login within {policy.timeout:g} s (gave up after {policy.deadline:g} s)",
+                f"{where} gave no answer to the login in {self.session.last_attempts} tries (timeout "
+                f"{policy.timeout:g} s, deadline {policy.deadline:g} s)",
                 hint="the hub is overloaded or hanging; try again later, or raise timeout = in the profile")
         if is_transient(cause):
             assert cause is not None
@@ -383,14 +392,15 @@ class Hub:
                 if is_timeout(exc):
                     policy = self.session.retry_policy
                     raise ForkliftError(
-                        f"koji hub {self.profile.hub} gave no answer to {redact(what)} within {policy.timeout:g} s "
-                        f"per try (gave up after {policy.deadline:g} s)",
+                        f"koji hub {self.profile.hub} gave no answer to {redact(what)} in "
+                        f"{self.session.last_attempts} tries (timeout {policy.timeout:g} s, deadline "
+                        f"{policy.deadline:g} s)",
                         hint="the hub is overloaded or hanging; try again later, or raise timeout = in the profile",
                     ) from None
                 if is_transient(exc):
                     raise ForkliftError(
                         f"koji hub {self.profile.hub} kept failing for {redact(what)} after "
-                        f"{self.session.retry_policy.attempts} attempts: {describe(exc)}",
+                        f"{self.session.last_attempts} attempts: {describe(exc)}",
                         hint="the hub may be down or overloaded; try again later",
                     ) from None
                 if isinstance(exc, requests.RequestException):
