@@ -26,7 +26,6 @@ from tests.koji.test_koji_build import FAST, build, methods, real_builds_allowed
 from tooling import REPO_ROOT
 from tooling.build.lock import BuildLock
 from tooling.errors import ForkliftError
-from tooling.koji import api
 from tooling.koji.session import Hub, RetryPolicy, load_profile
 from tooling.model import Matrix
 
