@@ -199,10 +199,12 @@ def prepare_branch(co: Checkout, branch: str) -> None:
     if _is_ancestor(co.path, local, remote) and co.managed:
         git(["merge", "-q", "--ff-only", f"origin/{branch}"], co.path)
         return
-    how = "is behind" if _is_ancestor(co.path, local, remote) else "and it have diverged"
+    if _is_ancestor(co.path, local, remote):
+        state = f"({local[:12]}) is behind origin/{branch} ({remote[:12]})"
+    else:
+        state = f"({local[:12]}) and origin/{branch} ({remote[:12]}) have diverged"
     raise ForkliftError(
-        redact(f"branch {branch} of {co.path} ({local[:12]}) {how} origin/{branch} ({remote[:12]}): the branch moved; "
-               "nothing was written"),
+        redact(f"branch {branch} of {co.path} {state}: the branch moved; nothing was written"),
         hint=f"bring the checkout up to date first (git -C {co.path} pull --rebase origin {branch}), then run again")
 
 
