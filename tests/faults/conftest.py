@@ -212,11 +212,12 @@ def mounted_tmpfs(path: Path, options: str) -> Iterator[Path]:
 
 class SilentServer:
     """A TCP server on 127.0.0.1 that accepts connections and then either says nothing (hang) or
-    answers 200 with a body trickled one byte every ``every`` seconds (trickle)."""
+    answers 200 with a body trickled ``chunk`` bytes (default 1) every ``every`` seconds (trickle)."""
 
-    def __init__(self, mode: str, every: float = 2.0, body: bytes = TARBALL) -> None:
+    def __init__(self, mode: str, every: float = 2.0, body: bytes = TARBALL, chunk: int = 1) -> None:
         self.mode = mode
         self.every = every
+        self.chunk = chunk
         self.body = body
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -245,10 +246,10 @@ class SilentServer:
         with contextlib.suppress(OSError):
             conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body))
-            for b in self.body:
+            for i in range(0, len(self.body), self.chunk):
                 if self.stopped.wait(self.every):
                     return
-                conn.sendall(bytes([b]))
+                conn.sendall(self.body[i:i + self.chunk])
 
     def close(self) -> None:
         self.stopped.set()

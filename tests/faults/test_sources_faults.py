@@ -3,6 +3,7 @@ servers that hang or trickle, credentials in mirror URLs, bad cache directories,
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -177,12 +178,12 @@ def test_trickling_server_fails_at_the_file_deadline(cli: Cli, tmp_path: Path) -
 
 def test_slow_download_prints_progress_lines(cli: Cli, tmp_path: Path) -> None:
     body = TARBALL[:4000]
-    slow = SilentServer("trickle", every=0.001, body=body)  # about 4 s in all
+    slow = SilentServer("trickle", every=0.05, body=body, chunk=100)  # about 2 s in all
     try:
         specs = tiny_tree(tmp_path, slow.url("/tiny-{version}.tar.gz"))
         (specs / "fksrc" / "sources").write_text(f"SHA512 (tiny-1.0.tar.gz) = {sha512(body)}\n")
         res = cli("sources", "--cache-dir", str(tmp_path / "cache"), extra_env={
-            "FORKLIFT_SPECS": str(specs), "FORKLIFT_FETCH_PROGRESS": "0.5"})
+            "FORKLIFT_SPECS": str(specs), "FORKLIFT_FETCH_PROGRESS": "0.4"})
     finally:
         slow.close()
     assert res.code == 0, str(res)
@@ -244,3 +245,50 @@ def test_dir_mirror_on_read_only_fs_still_feeds_a_writable_cache(cli: Cli, tmp_p
     again = cli("sources", "--offline", "--cache-dir", str(tmp_path / "cache"), extra_env={"FORKLIFT_SPECS": str(specs)})
     assert again.code == 0 and "ok SHA512 cached" in again.stdout, str(again)
     assert time.monotonic() - t0 < 10
+
+
+def test_slow_download_on_a_terminal_shows_a_progress_bar(tmp_path: Path, env: dict[str, str]) -> None:
+    """stdout is a terminal (a pty): a rich bar with size, rate and time left instead of lines."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from tests.faults.conftest import INVOKE
+    from tooling import REPO_ROOT
+
+    body = TARBALL[:3000]
+    slow = SilentServer("trickle", every=0.04, body=body, chunk=60)  # about 2 s in all
+    master, slave = pty.openpty()
+    try:
+        specs = tiny_tree(tmp_path, slow.url("/tiny-{version}.tar.gz"))
+        (specs / "fksrc" / "sources").write_text(f"SHA512 (tiny-1.0.tar.gz) = {sha512(body)}\n")
+        proc = subprocess.Popen([str(INVOKE), "sources", "--cache-dir", str(tmp_path / "cache")], cwd=REPO_ROOT,
+                                env={**env, "FORKLIFT_SPECS": str(specs), "FORKLIFT_FETCH_PROGRESS": "0.3",
+                                     "TERM": "xterm-256color"},
+                                stdout=slave, stderr=slave, stdin=subprocess.DEVNULL)
+        os.close(slave)
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=30)
+    finally:
+        slow.close()
+        os.close(master)
+    out = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, out
+    bars = [seg for seg in out.split("\r") if seg.lstrip("\x1b[2K").startswith("tiny-1.0.tar.gz ")]
+    assert len(bars) >= 2, out
+    assert re.search(r"3\.0/3\.0 kB.*\d (bytes|kB)/s.*0:00:0\d", bars[-1]), bars[-1]  # size, rate, time left
+    assert "downloading http" not in out  # the line form is for pipes and files only
