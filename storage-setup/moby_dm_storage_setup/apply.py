@@ -39,7 +39,7 @@ def execute(plan: Plan, record: State, *, dry_run: bool, out: TextIO, kill_after
         record.claims.pop(claim, None)
     if plan.adopt or plan.drop or record.pending:
         if record.pending:
-            print(f"note: finishing an earlier run that stopped during: {record.pending}", file=out, flush=True)
+            print(f"note: an earlier run stopped during: {record.pending}; continuing from there", file=out, flush=True)
         record.pending = None
         state_mod.save(record)
     loop_dev = ""

@@ -131,7 +131,7 @@ def status(args: argparse.Namespace, cfg: Config) -> int:
         own = "created by this tool" if TAG in pool.tags else f"NOT created by this tool (no {TAG} tag)"
         use = "in use" if pool.open else "active" if pool.active else "inactive"
         print(f"thin pool {cfg.vg}/{cfg.pool}: {own}, {use}, {pool.size} bytes, profile {pool.profile or '-'}")
-    print(f"state file {record.path}: {'absent' if record.empty else ''}")
+    print(f"state file {record.path}: {'absent' if record.empty else 'what this tool created:'}")
     for claim, what in sorted(record.claims.items()):
         print(f"  {claim}: {what}")
     half = record.half_made()

@@ -172,15 +172,15 @@ def refusal(dev: DeviceState, cfg: Config, wipe: bool) -> str | None:
     if any(s in _LUKS for s in dev.signatures):
         return (f"{name} is a LUKS encrypted volume; refusing to use it. "
                 "Close and erase it (cryptsetup erase, wipefs) first if it is no longer needed")
-    if dev.holders:
-        return f"{name} is in use by {', '.join(dev.holders)} (device-mapper or RAID); refusing to use it"
-    if dev.busy:
-        return f"{name} is in use (another program holds it open exclusively); refusing to use it"
     if dev.pv_vg:
         if dev.pv_vg == cfg.vg:
             return None
         return (f"{name} is a physical volume of volume group {dev.pv_vg}, not {cfg.vg}; "
                 "remove it from DEVS or from that volume group")
+    if dev.holders:
+        return f"{name} is in use by {', '.join(dev.holders)} (device-mapper or RAID); refusing to use it"
+    if dev.busy:
+        return f"{name} is in use (another program holds it open exclusively); refusing to use it"
     if dev.signatures and not wipe:
         tables = [s for s in dev.signatures if s in _PTABLES]
         what = (f"a partition table ({', '.join(tables)})" if tables else

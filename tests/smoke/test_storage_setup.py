@@ -6,8 +6,7 @@ only the storage checks of guest/checks.sh, with Debian's docker.io as the engin
   the tool's own VG is kept when it holds another LV.
 - storage-kill-resume: setup SIGKILLed after each step in turn; status names the half-made step; a
   re-run completes; teardown leaves the disk blank.
-- the refusals (bad config, signature, mounted disk, partition), wipe/teardown, loop, setup and
-  idempotence checks.
+- storage-refuses-in-use: a mounted disk and a partition given as DEVS are refused.
 
 Unit tests of the tool (planning, config, state file, host loop devices) are in tests/storage/.
 """
@@ -24,18 +23,18 @@ from tooling import model
 from tooling.smoke import smoke
 from tooling.smoke import vm as vm_mod
 
-STORAGE_CHECKS = (
-    "versions", "storage-config-error", "storage-refuses-signature", "storage-refuses-in-use", "storage-wipe-teardown",
-    "storage-loop", "storage-ownership", "storage-kill-resume", "storage-setup", "storage-idempotent",
-)
+# The checks this test adds; the older storage checks run in every VM smoke run (tests/smoke/test_vm.py).
+# These three run here only: under TCG on a busy 2-core host they take minutes (each LVM command is slow).
+STORAGE_CHECKS = ("storage-refuses-in-use", "storage-ownership", "storage-kill-resume")
 
 
-def test_every_storage_check_is_in_the_vm_run() -> None:
-    from tooling.smoke.provision import CHECKS_SCRIPT, VM_CHECKS
+def test_every_storage_check_is_in_checks_sh() -> None:
+    from tooling.smoke.provision import CHECKS_SCRIPT
 
     script = CHECKS_SCRIPT.read_text()
+    all_line = script[script.index('ALL="'):script.index('"', script.index('ALL="') + 5)]
     for name in STORAGE_CHECKS:
-        assert name in VM_CHECKS
+        assert name in all_line.split()
         assert f"check_{name.replace('-', '_')}()" in script
 
 
@@ -48,7 +47,7 @@ def test_storage_checks_in_the_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         pytest.skip("needs a Debian kernel under /boot (apt-get install linux-image-amd64)")
     monkeypatch.setattr(vm_mod, "VM_CHECKS", STORAGE_CHECKS)
     (tmp_path / "repos" / "fedora-45").mkdir(parents=True)  # no RPMs: the tool comes from storage-setup/
-    rep = smoke(model.load(), "fedora-45", via="vm", image=None, build_dir=tmp_path, engine="debian", timeout=600)
+    rep = smoke(model.load(), "fedora-45", via="vm", image=None, build_dir=tmp_path, engine="debian", timeout=1500)
     summary = (tmp_path / "smoke" / "fedora-45" / "summary.txt").read_text()
     print(summary)
     results = {r.name: r for r in rep.results}

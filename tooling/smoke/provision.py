@@ -17,9 +17,8 @@ CHECKS_SCRIPT = GUEST_DIR / "checks.sh"
 VERSION_CHECKS = ("versions", "rpm-verify")
 CONTAINER_CHECKS = ("versions", "storage-config-error", "rpm-verify")
 VM_CHECKS = (
-    "versions", "storage-config-error", "storage-refuses-signature", "storage-refuses-in-use", "storage-wipe-teardown",
-    "storage-loop", "storage-ownership", "storage-kill-resume", "storage-setup", "storage-idempotent", "engine-start",
-    "image-load", "container-run", "selinux-enforcing",
+    "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
+    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "selinux-enforcing",
     "selinux-engine-domain", "engine-stop", "thin-check", "selinux-no-avc", "rpm-verify",
 )
 
