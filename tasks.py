@@ -317,3 +317,32 @@ def test(c: Context, fast: bool = False, k: str | None = None) -> None:
     if k:
         args += ["-k", repr(k)]
     c.run(" ".join(args), pty=False)
+
+
+KEY_ID_HELP = ("signing key (id, fingerprint or user id) in your keyring, used through gpg-agent; default: "
+               "$FORKLIFT_GPG_KEY_FILE + $FORKLIFT_GPG_PASSPHRASE_FILE, $FORKLIFT_GPG_KEY_ID, "
+               "~/.config/forklift/signing.toml")
+
+
+@task(help={"target": "target whose build/repos/<target> to sign (default: the default target)",
+            "key_id": KEY_ID_HELP, "build_dir": BUILD_DIR_HELP})
+@user_errors
+def sign(c: Context, target: str | None = None, key_id: str | None = None, build_dir: str | None = None) -> None:
+    """Sign the RPMs and the repodata (repomd.xml.asc) of build/repos/<target>; export the public key beside them."""
+    from tooling.release import commands
+
+    commands.sign(_matrix(), target, key_id, resolve_build_dir(build_dir), console)
+
+
+@task(help={"target": "target to publish (default: the default target)",
+            "dest": "the tree users' dnf reads: <dest>/<distro>/<version>/<arch>/<channel>/ (default: build/publish)",
+            "channel": "stable or test (default: stable)", "keep": "versions of each package to keep (default: 3)",
+            "base_url": "where users reach --dest, for the .repo files (default: file:// URL of --dest)",
+            "key_id": KEY_ID_HELP, "build_dir": BUILD_DIR_HELP})
+@user_errors
+def publish(c: Context, target: str | None = None, dest: str | None = None, channel: str = "stable", keep: int = 3,
+            base_url: str | None = None, key_id: str | None = None, build_dir: str | None = None) -> None:
+    """Publish the signed build/repos/<target> into a download tree with a .repo file per distro; atomic."""
+    from tooling.release import commands
+
+    commands.publish(_matrix(), target, dest, channel, keep, base_url, key_id, resolve_build_dir(build_dir), console)
