@@ -774,7 +774,11 @@ class FakeHub:
         try:
             if scm:
                 names = ("checkout.log", *names)
-                spec = self._checkout(src, top / "checkout", logs)
+                try:
+                    spec = self._checkout(src, top / "checkout", logs)
+                except HubFault:
+                    self._write_logs(out, names, logs)
+                    raise
                 argv = ["rpmbuild", "-bs", "--nodeps", "--define", f"_topdir {top}", "--define",
                         f"_sourcedir {spec.parent}", *self._macros(build_tag), str(spec)]
             else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -82,16 +83,20 @@ def explain_failures(hub: Hub, tree: TaskTree) -> list[Failure]:
     out = []
     for task in sorted(leaves, key=lambda t: t.id):
         sizes = output_sizes(hub, task.id)
+        reason = task_error(hub, task.id)
         texts = {}
         if "root.log" in sizes:
             start = max(0, sizes["root.log"] - TAIL_BYTES)
             texts["root.log"] = read_output(hub, task.id, "root.log", offset=start).decode("utf-8", "replace")
-        name = pick_log(sizes, texts)
+        # the log the hub's error points at ("see checkout.log for details") when there is one
+        named = next((n for n in re.findall(r"\bsee ([\w.-]+\.log)\b", reason) if n in sizes and n != "build.log"),
+                     None)
+        name = named or pick_log(sizes, texts)
         text = ""
         if name:
             text = texts.get(name) or read_output(
                 hub, task.id, name, offset=max(0, sizes[name] - TAIL_BYTES)).decode("utf-8", "replace")
-        out.append(Failure(task, task_error(hub, task.id), name, text))
+        out.append(Failure(task, reason, name, text))
     return out
 
 
