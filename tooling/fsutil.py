@@ -37,13 +37,18 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
     atomic_write_bytes(path, text.encode("utf-8"), mode)
 
 
-def ensure_writable_dir(path: Path, option: str) -> None:
-    """Create ``path`` if needed and make sure files can be created in it; else a one-line error."""
+def ensure_writable_dir(path: Path, option: str, *, create: bool = True) -> None:
+    """Make sure files can be created in ``path`` (created if needed; with create=False only the
+    nearest existing directory is probed and nothing is left behind); else a one-line error."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        if not path.is_dir():
-            raise NotADirectoryError(20, "not a directory", str(path))
-        tempfile.TemporaryFile(dir=path).close()
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        probe = path
+        while not create and not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise NotADirectoryError(20, "not a directory", str(probe))
+        tempfile.TemporaryFile(dir=probe).close()
     except OSError as exc:
         raise os_error(exc, f"{option} {path}:") from None
 

@@ -134,7 +134,7 @@ def build_srpms(
     from tooling.sources.resolve import MissingSource, MissingSourcesError, resolve_sources
 
     pairs = matrix.pairs(targets or None, packages or None)
-    ensure_writable_dir(build_dir, "--build-dir")
+    ensure_writable_dir(build_dir, "--build-dir", create=False)
     cache, mirror_list = sources_config(cache_dir, mirrors)
     resolved: dict[str, dict[str, Path]] = {}
     missing: list[MissingSource] = []

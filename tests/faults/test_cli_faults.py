@@ -171,3 +171,14 @@ def test_venv_commands_print_no_dependency_warning() -> None:
     venv = str(INVOKE.parent.parent)
     for path in probe.stdout.split():
         assert path.startswith(venv), f"{path} is not the venv's own copy"
+
+
+@pytest.mark.parametrize("kind", ["a-file", "under-a-file"])
+def test_srpm_build_dir_unwritable(cli: Cli, tmp_path: Path, specs: Path, kind: str) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x\n")
+    where = blocker if kind == "a-file" else blocker / "sub" / "build"
+    res = cli("srpm", "-t", "fedora-45", "--build-dir", str(where), "--cache-dir", str(tmp_path / "cache"),
+              extra_env={"FORKLIFT_SPECS": str(specs)})
+    assert_fault(res, code=1, culprit=(f"--build-dir {where}", "not a directory"))
+    assert blocker.read_text() == "x\n" and not (tmp_path / "cache").exists()
