@@ -56,6 +56,8 @@ class Record:
     reviewed: str  # date of the review, YYYY-MM-DD
     notes: str
     cves: tuple[Cve, ...]
+    remote_patches: tuple[tuple[str, str], ...] = ()  # (file, url) of the package's patches fetched by URL
+    local_patches: tuple[str, ...] = ()  # patches kept in specs/<package>/ (backports made here)
 
     def by_status(self, status: str) -> list[Cve]:
         return [c for c in self.cves if c.status == status]
@@ -85,7 +87,11 @@ def load(package: Package) -> Record | None:
     for i, raw in enumerate(doc.get("cve", list, [])):
         cves.append(_load_cve(_Table(path, f"cve[{i}]", raw), package, patch_files, seen))
     doc.no_unknown()
-    return Record(package=package.name, line=line, reviewed=reviewed, notes=notes.strip(), cves=tuple(cves))
+    return Record(
+        package=package.name, line=line, reviewed=reviewed, notes=notes.strip(), cves=tuple(cves),
+        remote_patches=tuple((p.file, p.source.url or "") for p in package.patches if p.source is not None),
+        local_patches=tuple(p.file for p in package.patches if p.source is None),
+    )
 
 
 def _load_cve(t: _Table, package: Package, patch_files: set[str], seen: set[str]) -> Cve:
@@ -164,7 +170,39 @@ def render_markdown(records: Iterable[Record]) -> str:
             cell = "; ".join(how).replace("|", "\\|").replace("\n", " ")
             out.append(f"| {ident} | {c.component} | {issue.replace('|', '/')} | {_HOW[c.status]} | {cell} |")
         out.append("")
+        if r.remote_patches or r.local_patches:
+            out += _patch_notes(r)
     return "\n".join(out)
+
+
+def _patch_notes(r: Record) -> list[str]:
+    out = [f"### How the {r.package} patches are made", ""]
+    if r.remote_patches:
+        out += [
+            "Fetched by URL like the tarballs (hash in `sources`, file in the source cache, never in git):",
+            "",
+            *[f"- `{f}`: <{u}>" for f, u in r.remote_patches],
+            "",
+            "**Hashes computed locally, to confirm once against GitHub.** GitHub cannot be reached from",
+            "the build hosts, so each patch was made from the local mirror of the upstream repository",
+            "with `git format-patch -1 --stdout <commit> > <commit>.patch` (git 2.39.5) and its SHA512",
+            "written to `sources`; the file goes into the source cache or a `--mirror dir:` directory",
+            "(`.cache/upstream/`). GitHub's `.patch` output is also `git format-patch` output but ends",
+            "with its own git version line, so its bytes will likely differ: on a networked machine run",
+            "`invoke sources -p " + r.package + "` once and, where the hash differs, replace the line in",
+            "`sources` with the downloaded file's SHA512 (`sha512sum --tag`) after checking that the diff",
+            "itself is the same (`diff <(sed '/^-- $/,$d' a.patch) <(sed '/^-- $/,$d' b.patch)`).",
+            "",
+        ]
+    if r.local_patches:
+        out += [
+            "Backports made here (the upstream fix does not apply to this version as is), kept in",
+            f"`specs/{r.package}/`; each names its upstream commits and what differs in its message:",
+            "",
+            *[f"- `{f}`" for f in r.local_patches],
+            "",
+        ]
+    return out
 
 
 def main() -> None:
