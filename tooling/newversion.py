@@ -30,6 +30,7 @@ from tooling.sources.signature import verify_detached
 from tooling.sourcesfile import SourceHash
 from tooling.vendor import make_vendor_tarball
 
+# the identity the first changelog entries were written with: a placeholder, never a release identity
 FALLBACK_PACKAGER = "Forklift Maintainers <forklift@example.org>"
 _VERSION_LINE = re.compile(r'^(?P<pre>version\s*=\s*)"(?P<value>[^"]*)"', re.M)
 _RELEASE_LINE = re.compile(r"^(?P<pre>release\s*=\s*)(?P<value>\d+)", re.M)
@@ -71,17 +72,34 @@ def bump_package_toml(text: str, version: str, path: Path) -> str:
     return _RELEASE_LINE.sub(lambda m: f"{m['pre']}1", text, count=1)
 
 
+_IDENTITY = re.compile(r"^[^<>]+ <[^<>@\s]+@[^<>@\s]+>$")
+
+
 def packager() -> str:
-    """RPM_PACKAGER, else git's user.name/user.email, else the project's maintainers."""
+    """Who signs a changelog entry, looked up as rpmdev-packager does: RPM_PACKAGER, else rpm's
+    %packager (~/.rpmmacros), else git's user.name/user.email. None of them set, or only the
+    project's placeholder, is an error: a release names a real person."""
+    found = ""
+    where = ""
     env = os.environ.get("RPM_PACKAGER", "").strip()
     if env:
-        return env
-    if shutil.which("git"):
+        found, where = env, "RPM_PACKAGER"
+    elif shutil.which("rpm") and (macro := run(["rpm", "--eval", "%{?packager}"], check=False).stdout.strip()):
+        found, where = macro, "rpm's %packager"
+    elif shutil.which("git"):
         name = run(["git", "config", "user.name"], check=False).stdout.strip()
         email = run(["git", "config", "user.email"], check=False).stdout.strip()
         if name and email:
-            return f"{name} <{email}>"
-    return FALLBACK_PACKAGER
+            found, where = f"{name} <{email}>", "git config user.name/user.email"
+    how = ("set RPM_PACKAGER='Full Name <you@example.com>' (as rpmdev-packager reads it), "
+           "or %packager in ~/.rpmmacros, or git config user.name and user.email")
+    if not found:
+        raise ForkliftError("no packager identity for the %changelog entry", hint=how)
+    if not _IDENTITY.match(found):
+        raise ForkliftError(f"packager identity {found!r} (from {where}) is not 'Full Name <email>'", hint=how)
+    if found == FALLBACK_PACKAGER:
+        raise ForkliftError(f"packager identity {found!r} (from {where}) is the project's placeholder", hint=how)
+    return found
 
 
 def changelog_entry(package: Package, version: str, who: str, when: dt.date) -> str:
@@ -102,6 +120,7 @@ def new_version(
 ) -> None:
     """Update specs/<package>/ to ``version``: sources (hashed), package.toml, changelog."""
     (pkg,) = matrix.select_packages([package])
+    who = packager()  # before any download: a release needs a real changelog identity
     if not _VALID_VERSION.match(version) or "-" in version:
         raise ForkliftError(f"{version!r} is not a valid RPM version (letters, digits, . _ + ~ ^; no '-')")
     if version == pkg.version:
@@ -134,7 +153,7 @@ def new_version(
     new_toml = bump_package_toml(toml_path.read_text(encoding="utf-8"), version, toml_path)
     changelog_path = pkg.directory / "changelog"
     old_log = changelog_path.read_text(encoding="utf-8") if changelog_path.exists() else ""
-    entry = changelog_entry(pkg, version, packager(), today or dt.datetime.now(dt.UTC).date())
+    entry = changelog_entry(pkg, version, who, today or dt.datetime.now(dt.UTC).date())
     atomic_write_text(pkg.directory / "sources", sourcesfile.dump(hashes))
     atomic_write_text(toml_path, new_toml)
     atomic_write_text(changelog_path, entry + ("\n" + old_log if old_log.strip() else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import shutil
 import socket
 import tarfile
 from pathlib import Path
@@ -72,15 +73,27 @@ def test_bump_keeps_other_keys_alone() -> None:
     )
 
 
-def test_packager_falls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packager_comes_from_configuration_or_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rpmdev-packager's order: RPM_PACKAGER, rpm's %packager, git; nothing set is an error, not a placeholder."""
     monkeypatch.delenv("RPM_PACKAGER", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.rpmmacros
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
     monkeypatch.chdir(tmp_path)
-    assert packager() == FALLBACK_PACKAGER
+    with pytest.raises(ForkliftError, match="no packager identity") as exc:
+        packager()
+    assert "RPM_PACKAGER" in str(exc.value)
     (tmp_path / "none").write_text("[user]\n\tname = Git User\n\temail = git@example.org\n")
     assert packager() == "Git User <git@example.org>"
+    if shutil.which("rpm"):
+        (tmp_path / ".rpmmacros").write_text("%packager Rpm User <rpm@example.org>\n")
+        assert packager() == "Rpm User <rpm@example.org>"
+    monkeypatch.setenv("RPM_PACKAGER", "Env User <env@example.org>")
+    assert packager() == "Env User <env@example.org>"
+    for bad in ("just a name", FALLBACK_PACKAGER):
+        monkeypatch.setenv("RPM_PACKAGER", bad)
+        with pytest.raises(ForkliftError, match="RPM_PACKAGER"):
+            packager()
 
 
 def test_pack_vendor_is_reproducible_and_clamped(tmp_path: Path) -> None:
