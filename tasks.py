@@ -346,3 +346,20 @@ def publish(c: Context, target: str | None = None, dest: str | None = None, chan
     from tooling.release import commands
 
     commands.publish(_matrix(), target, dest, channel, keep, base_url, key_id, resolve_build_dir(build_dir), console)
+
+
+@task(name="release-report", help={
+    "target": "target whose build/repos/<target> is the release (default: the default target)",
+    "out": "output directory (default: build/release/<target>)",
+    "build_json": "the build's --json report, for build times",
+    "previous": "release.json of the previous release, for the changelog (default: the last report in --out)",
+    "rebuild_dir": "a second build tree of the same inputs, for the reproducibility statement",
+    "build_dir": BUILD_DIR_HELP})
+@user_errors
+def release_report(c: Context, target: str | None = None, out: str | None = None, build_json: str | None = None,
+                   previous: str | None = None, rebuild_dir: str | None = None, build_dir: str | None = None) -> None:
+    """Markdown and self-contained HTML: NVRs, commits, changes, CVEs, build times, smoke, SBOMs, SHA256s."""
+    from tooling.release import commands
+
+    commands.release_report(_matrix(), target, resolve_build_dir(build_dir), out, build_json, previous, rebuild_dir,
+                            console)

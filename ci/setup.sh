@@ -20,7 +20,7 @@ if command -v apt-get >/dev/null 2>&1; then
           python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils dnf-plugins-core
           go-md2man cmake pkg-config clang libclang-dev libseccomp-dev libdevmapper-dev
           libsystemd-dev libbtrfs-dev libudev-dev)
-    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static
+    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static chromium
           e2fsprogs xfsprogs lvm2 thin-provisioning-tools)
     missing=()
     for p in "${pkgs[@]}"; do

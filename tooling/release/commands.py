@@ -49,3 +49,22 @@ def publish(matrix: Matrix, target: str | None, dest: str | None, channel: str, 
         state = "published" if r.changed else "unchanged"
         console.print(f"{state}: {r.path} ({len(r.files)} RPMs)", markup=False, highlight=False)
     console.print(f"dnf: {dest_dir.resolve() / t.distro / p.REPO_FILE}", markup=False, highlight=False)
+
+
+def release_report(matrix: Matrix, target: str | None, build_dir: Path, out: str | None, build_json: str | None,
+                   previous: str | None, rebuild_dir: str | None, console: Console) -> None:
+    from tooling.release import report as r
+
+    t = _target(matrix, target)
+    if build_json is not None and not Path(build_json).is_file():
+        raise ForkliftError(f"--build-json {build_json}: no such file (write it with invoke build --json FILE)")
+    if previous is not None and not Path(previous).is_file():
+        raise ForkliftError(f"--previous {previous}: no such file (a release.json of an earlier release report)")
+    if rebuild_dir is not None and not Path(rebuild_dir).is_dir():
+        raise ForkliftError(f"--rebuild-dir {rebuild_dir}: no such directory (a second build tree of the same inputs)")
+    out_dir = Path(out) if out else build_dir / "release" / t.name
+    done = r.release_report(matrix, t, build_dir, out_dir, build_json=Path(build_json) if build_json else None,
+                            previous=Path(previous) if previous else None,
+                            rebuild_dir=Path(rebuild_dir).resolve() if rebuild_dir else None)
+    for name in ("release.md", "release.html", "release.json", "SHA256SUMS", "sboms/"):
+        console.print(str(done / name), markup=False, highlight=False)

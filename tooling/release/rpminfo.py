@@ -31,6 +31,7 @@ class RpmFile:
     digest: str  # hex, in the header's file digest algorithm
     size: int
     mode: int
+    mtime: int
     linkto: str
     license: bool  # %license
     doc: bool
@@ -116,7 +117,7 @@ def info(path: Path) -> RpmInfo:
     hdr = read_header(path)
     files = []
     for f in rpm.files(hdr):
-        files.append(RpmFile(f.name, _s(f.digest), int(f.size), int(f.mode), _s(f.linkto),
+        files.append(RpmFile(f.name, _s(f.digest), int(f.size), int(f.mode), int(f.mtime), _s(f.linkto),
                              bool(f.fflags & rpm.RPMFILE_LICENSE), bool(f.fflags & rpm.RPMFILE_DOC)))
     provides = tuple(zip([_s(n) for n in hdr[rpm.RPMTAG_PROVIDENAME]],
                          [_s(v) for v in hdr[rpm.RPMTAG_PROVIDEVERSION]], strict=True))
