@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_tool
 from tests.storage.conftest import COMMAND, TREE
 
@@ -110,3 +112,29 @@ def test_spec_installs_the_package_for_every_target(tmp_path: Path) -> None:
             assert f"moby_dm_storage_setup/{mod}" in parsed
         for req in ("lvm2", "device-mapper-persistent-data", "xfsprogs"):
             assert f"Requires:       {req}" in parsed
+
+
+def test_runs_on_the_oldest_target_python() -> None:
+    """EL 9's /usr/bin/python3 is 3.9: the command and a plan must work there (skips when no python3.9 here)."""
+    import shutil
+
+    py = shutil.which("python3.9")
+    works = py and subprocess.run([py, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"],
+                                  capture_output=True, timeout=60).returncode == 0
+    if not py or not works:
+        pytest.skip("no working python3.9 on PATH to check EL 9's interpreter with")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from moby_dm_storage_setup import config, plan, probe; "
+            "c = config.load_config('DEVS=/dev/vdb\\n'); d = probe.DeviceState('/dev/vdb', '/dev/vdb', True, True, "
+            "size=10 << 30); print(plan.plan_setup(c, probe.SystemState(devices=(d,))).commands[0])")
+    proc = subprocess.run([py, "-c", code, str(TREE)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['pvcreate', '--yes', '/dev/vdb']"
+    version = subprocess.run([py, str(COMMAND), "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and "moby-dm-storage-setup" in version.stdout, version.stderr
+
+
+def test_add_dev_needs_a_pool_made_by_the_tool(tmp_path: Path) -> None:
+    conf = tmp_path / "c.conf"
+    conf.write_text("DEVS=/dev/vdb\n")
+    proc = cli("--config", str(conf), "--state-dir", str(tmp_path / "st"), "add-dev", "/dev/vdc", "--dry-run")
+    assert proc.returncode == 1 and "no pool made by moby-dm-storage-setup yet; run setup first" in proc.stderr

@@ -149,7 +149,8 @@ check_storage_refuses_in_use() {
     "$SETUP" --config "$LOG/busy.conf" setup --wipe > "$LOG/busy.out" 2>&1; rc=$?
     umount /mnt/forklift-busy
     [ $rc -eq 1 ] || { echo "mounted disk: exit $rc, want 1: $(logtail "$LOG/busy.out")"; return 1; }
-    grep -q "$dev is mounted" "$LOG/busy.out" || { echo "unclear error: $(logtail "$LOG/busy.out")"; return 1; }
+    grep -F "$dev" "$LOG/busy.out" | grep -q "is mounted (/mnt/forklift-busy)" \
+        || { echo "unclear error: $(logtail "$LOG/busy.out")"; return 1; }
     case "$(sigs "$dev")" in *xfs*) ;; *) echo "xfs signature gone after the refusal"; return 1 ;; esac
     wipefs -a -q "$dev"
     # one partition (MBR written by python3: no fdisk in the image), given where a whole disk is expected
@@ -163,7 +164,7 @@ m[510:512]=b"\x55\xaa"; f.write(m); f.close()' "$dev"
     "$SETUP" --config "$LOG/part.conf" setup --wipe > "$LOG/part.out" 2>&1; rc=$?
     partx -d "$dev" 2>/dev/null; wipefs -a -q "$dev"
     [ $rc -eq 1 ] || { echo "partition: exit $rc, want 1: $(logtail "$LOG/part.out")"; return 1; }
-    grep -q "$part is a partition of $dev" "$LOG/part.out" || { echo "unclear error: $(logtail "$LOG/part.out")"; return 1; }
+    grep -qF "$part is a partition of $dev" "$LOG/part.out" || { echo "unclear error: $(logtail "$LOG/part.out")"; return 1; }
     vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG was created"; return 1; }
     echo "refused mounted $dev and partition $part"
 }
@@ -229,7 +230,8 @@ check_storage_kill_resume() {
         [ $rc -eq 137 ] || { echo "step $n: killed run exit $rc, want 137: $(logtail "$LOG/kill-$n.out")"; return 1; }
         $S status > "$LOG/kill-$n.status" 2>&1; rc=$?
         [ $rc -eq 3 ] || { echo "step $n: status exit $rc after a kill, want 3"; return 1; }
-        grep -q "HALF-MADE: a run stopped during: $(tail -n1 "$LOG/kill-$n.out" | sed 's/^+ //')" "$LOG/kill-$n.status" \
+        killed_at=$(grep '^+ ' "$LOG/kill-$n.out" | tail -n1 | sed 's/^+ //')  # dash adds "Killed" after it
+        grep -qF "HALF-MADE: a run stopped during: $killed_at" "$LOG/kill-$n.status" \
             || { echo "step $n: status does not name the step: $(logtail "$LOG/kill-$n.status")"; return 1; }
         $S setup > "$LOG/kill-$n.rerun" 2>&1 || { echo "step $n: re-run failed: $(logtail "$LOG/kill-$n.rerun")"; return 1; }
         lvs --noheadings -o lv_tags "${VG}kill/thinpool" 2>/dev/null | grep -q moby-dm-storage-setup \
