@@ -95,7 +95,7 @@ def test_plan_channel_is_pure() -> None:
                                              "b-0.9-1.x86_64.rpm", "b-1.0-1.x86_64.rpm"]
 
 
-@pytest.mark.parametrize("step", ["publish:after-copy", "publish:after-createrepo", "publish:before-swap"])
+@pytest.mark.parametrize("step", ["publish:after-createrepo", "publish:before-swap"])
 def test_killed_half_way_leaves_the_previous_tree_serving(signed_build: Path, keys: Keys, target: model.Target,
                                                           tmp_path: Path, rpms_dir: Path, step: str) -> None:
     dest = tmp_path / "dest"
