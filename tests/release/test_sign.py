@@ -82,9 +82,14 @@ def test_agent_mode_key_id(build_dir: Path, keys: Keys, tmp_path: Path) -> None:
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
 
 
-@pytest.mark.parametrize("case", ["wrong-passphrase", "expired", "missing-key", "public-only"])
+@pytest.mark.parametrize("case", ["wrong-passphrase", "expired", "missing-key", "public-only", "agent-uncached"])
 def test_refusals_leave_the_repo_untouched(build_dir: Path, keys: Keys, tmp_path: Path, case: str) -> None:
-    if case == "wrong-passphrase":
+    home = Path(tempfile.mkdtemp(prefix="fk-gh-"))  # short: the agent's socket lives in it
+    if case == "agent-uncached":  # a key id through a fresh gpg-agent that has no passphrase and no pinentry to ask
+        shutil.rmtree(home)
+        shutil.copytree(keys.good.home, home, ignore=shutil.ignore_patterns("S.*"))
+        cfg, want = _cfg({"GNUPGHOME": str(home)}, keys.good.fingerprint), "gpg-agent has no passphrase for it"
+    elif case == "wrong-passphrase":
         cfg, want = _cfg(ci_env(keys.good, keys.wrong_passphrase_file)), "wrong passphrase"
     elif case == "expired":
         cfg, want = _cfg(ci_env(keys.expired)), "expired on 2020-01-02"
@@ -97,8 +102,12 @@ def test_refusals_leave_the_repo_untouched(build_dir: Path, keys: Keys, tmp_path
                                       text=True, check=True).stdout)
         cfg, want = _cfg({"FORKLIFT_GPG_KEY_FILE": str(pub)}), "holds no secret key"
     before = tree_state(build_dir / "repos")
-    with pytest.raises(ForkliftError) as err:
-        sign.sign_repo(build_dir, TARGET, cfg)
+    try:
+        with pytest.raises(ForkliftError) as err:
+            sign.sign_repo(build_dir, TARGET, cfg)
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
+        shutil.rmtree(home, ignore_errors=True)
     assert want in str(err.value)
     assert "\n" not in str(err.value)
     assert "horse battery" not in str(err.value)
