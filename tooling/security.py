@@ -58,6 +58,8 @@ class Record:
     cves: tuple[Cve, ...]
     remote_patches: tuple[tuple[str, str], ...] = ()  # (file, url) of the package's patches fetched by URL
     local_patches: tuple[str, ...] = ()  # patches kept in specs/<package>/ (backports made here)
+    # upstream commits that read like security fixes but were reviewed and are not carried: (commit, why)
+    not_carried: tuple[tuple[str, str], ...] = ()
 
     def by_status(self, status: str) -> list[Cve]:
         return [c for c in self.cves if c.status == status]
@@ -84,6 +86,14 @@ def load(package: Package) -> Record | None:
     cves: list[Cve] = []
     seen: set[str] = set()
     patch_files = {p.file for p in package.patches}
+    not_carried: list[tuple[str, str]] = []
+    for i, raw in enumerate(doc.get("not_carried", list, [])):
+        nt = _Table(path, f"not_carried[{i}]", raw)
+        commit, why = nt.get("commit", str), nt.get("reason", str)
+        nt.no_unknown()
+        if not re.fullmatch(r"[0-9a-f]{10,40}", commit):
+            raise DataError(path, f"not_carried[{i}].commit", f"{commit!r} is not an abbreviated commit id")
+        not_carried.append((commit, why.strip()))
     for i, raw in enumerate(doc.get("cve", list, [])):
         cves.append(_load_cve(_Table(path, f"cve[{i}]", raw), package, patch_files, seen))
     doc.no_unknown()
@@ -91,6 +101,7 @@ def load(package: Package) -> Record | None:
         package=package.name, line=line, reviewed=reviewed, notes=notes.strip(), cves=tuple(cves),
         remote_patches=tuple((p.file, p.source.url or "") for p in package.patches if p.source is not None),
         local_patches=tuple(p.file for p in package.patches if p.source is None),
+        not_carried=tuple(not_carried),
     )
 
 
@@ -146,6 +157,12 @@ def render_markdown(records: Iterable[Record]) -> str:
         "**fixed by version** (the shipped upstream version has the fix), **does not apply**",
         "(with the reason), **OPEN** (affects what is shipped, no fix carried yet).",
         "",
+        "The same test checks that every patched CVE's patches are in the rendered spec and apply in",
+        "order to the cached upstream tarball with fuzz 0 (skipped while the tarball is not cached), that",
+        "`%check` runs their upstream tests, and, with `FORKLIFT_MOBY_GIT=<a moby clone>`, that every",
+        "commit on moby's release branch after the shipped tag that mentions security is carried or",
+        "listed as not carried.",
+        "",
     ]
     for r in records:
         counts = ", ".join(f"{len(r.by_status(s))} {_HOW[s].strip('*').lower()}" for s in STATUSES if r.by_status(s))
@@ -170,7 +187,7 @@ def render_markdown(records: Iterable[Record]) -> str:
             cell = "; ".join(how).replace("|", "\\|").replace("\n", " ")
             out.append(f"| {ident} | {c.component} | {issue.replace('|', '/')} | {_HOW[c.status]} | {cell} |")
         out.append("")
-        if r.remote_patches or r.local_patches:
+        if r.remote_patches or r.local_patches or r.not_carried:
             out += _patch_notes(r)
     return "\n".join(out)
 
@@ -192,6 +209,13 @@ def _patch_notes(r: Record) -> list[str]:
             "`invoke sources -p " + r.package + "` once and, where the hash differs, replace the line in",
             "`sources` with the downloaded file's SHA512 (`sha512sum --tag`) after checking that the diff",
             "itself is the same (`diff <(sed '/^-- $/,$d' a.patch) <(sed '/^-- $/,$d' b.patch)`).",
+            "",
+        ]
+    if r.not_carried:
+        out += [
+            "Upstream commits after the release that read like security fixes, reviewed and not carried:",
+            "",
+            *[f"- {c}: {why}" for c, why in r.not_carried],
             "",
         ]
     if r.local_patches:

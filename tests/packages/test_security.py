@@ -5,6 +5,7 @@ fixed is fixed in the shipped version; docs/security.md is the record's renderin
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -125,3 +126,31 @@ def test_a_patch_that_does_not_apply_is_caught(tmp_path: Path) -> None:
                          input=bad, capture_output=True, check=False)
     assert res.returncode != 0
     shutil.rmtree(tmp_path / "t")
+
+
+# --------------------------------------------------------------------------- upstream's own branch
+
+MOBY_GIT = os.environ.get("FORKLIFT_MOBY_GIT", "")
+SECURITY_WORDS = re.compile(r"(?i)\b(security|CVE-\d{4}-\d+|GHSA-[a-z0-9-]+|authz)\b")
+
+
+def test_security_commits_after_the_release_on_its_branch_are_carried() -> None:
+    """Every commit on moby's release branch after the shipped tag that says it is a security fix
+    is carried as a patch (this is how CVE-2024-41110's fix, f91551869e on 24.0, went unnoticed).
+    Needs a clone of moby (a bare mirror will do): FORKLIFT_MOBY_GIT=/path/to/moby.git."""
+    if not MOBY_GIT or not Path(MOBY_GIT).is_dir():
+        pytest.skip("set FORKLIFT_MOBY_GIT to a clone of github.com/moby/moby to check its release branch")
+    require_tool("git")
+    pkg = MATRIX.packages["moby-engine-dm"]
+    branch = ".".join(pkg.version.split(".")[:2])
+    out = subprocess.run(["git", "-C", MOBY_GIT, "log", "--no-merges", "--format=%H%x00%s%x00%b%x01",
+                          f"v{pkg.version}..{branch}"], capture_output=True, text=True, check=True).stdout
+    carried = {p.file.removesuffix(".patch") for p in pkg.patches if p.source is not None}
+    record = RECORDS["moby-engine-dm"]
+    mentioned = " ".join([u for c in record.cves for u in c.upstream] + [c for c, _ in record.not_carried])
+    missing = []
+    for entry in filter(None, (e.strip() for e in out.split("\x01"))):
+        sha, subject, body = entry.split("\x00", 2)
+        if SECURITY_WORDS.search(subject + " " + body) and sha not in carried and sha[:10] not in mentioned:
+            missing.append(f"{sha[:10]} {subject}")
+    assert not missing, f"security commits on moby {branch} after v{pkg.version} not carried: {missing}"
