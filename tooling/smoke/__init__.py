@@ -32,7 +32,7 @@ def provisioner(via: str) -> Provisioner:
     raise ForkliftError(f"unknown provisioner --via {via!r}", hint=f"choose one of: {', '.join(VIAS)}")
 
 
-ENGINES = ("rpm", "debian")
+ENGINES = ("rpm", "standin", "debian")  # standin: tooling/smoke/standin.py
 
 
 def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path) -> None:
@@ -56,7 +56,8 @@ def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build
 
 def smoke(
     matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
-    engine: str = "rpm", timeout: float = 600.0,
+    engine: str = "rpm", timeout: float = 600.0, previous_repo: Path | None = None, broken: str | None = None,
+    steps: tuple[str, ...] = (),
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
     check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir)
@@ -65,7 +66,8 @@ def smoke(
     repo = read_repo(build_dir / "repos" / target)
     out_dir = build_dir / "smoke" / target
     out_dir.mkdir(parents=True, exist_ok=True)
-    request = SmokeRequest(target=tgt, repo=repo, out_dir=out_dir, image=image, engine=engine, timeout=timeout)
+    request = SmokeRequest(target=tgt, repo=repo, out_dir=out_dir, image=image, engine=engine, timeout=timeout,
+                           previous_repo=previous_repo, broken=broken, steps=steps)
     outcome = prov.run(request)
     rep = report_mod.SmokeReport(
         target=target, via=via, engine=outcome.engine,
@@ -77,9 +79,10 @@ def smoke(
 
 
 def run_smoke(matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
-              engine: str = "rpm") -> None:
+              engine: str = "rpm", previous_repo: Path | None = None) -> None:
     """The `invoke smoke` entry point: raises ForkliftError when a check fails."""
-    rep = smoke(matrix, target, via=via, image=image, build_dir=build_dir, engine=engine)
+    rep = smoke(matrix, target, via=via, image=image, build_dir=build_dir, engine=engine,
+                previous_repo=previous_repo)
     out = build_dir / "smoke" / target
     summary = out / "summary.txt"
     if summary.exists():

@@ -29,8 +29,12 @@ class SmokeRequest:
     repo: RepoContents
     out_dir: Path  # build/smoke/<target>/
     image: str | None = None  # provisioner-specific override (image ref, qcow2 path, mock config)
-    engine: str = "rpm"  # "rpm" (this repo's package), "debian" (known-good), or a directory holding usr/bin/dockerd
+    engine: str = "rpm"  # "rpm" (this repo's packages), "standin" (built here: tooling/smoke/standin.py),
+    # "debian" (known-good), or a directory holding usr/bin/dockerd
     timeout: float = 600.0
+    previous_repo: Path | None = None  # release N-1 for the upgrade steps (vm, engine "rpm")
+    broken: str | None = None  # engine "standin": a deliberately broken variant (standin.BROKEN)
+    steps: tuple[str, ...] = ()  # vm RPM-native guest: the steps of guest/rpm-native.sh (default: all)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tooling.run import run
 from tooling.smoke import accel as accel_mod
 from tooling.smoke import image as image_mod
 from tooling.smoke import packages
-from tooling.smoke.provision import CHECKS_SCRIPT, VM_CHECKS, Outcome, SmokeRequest, env_file
+from tooling.smoke.provision import CHECKS_SCRIPT, GUEST_DIR, VM_CHECKS, Outcome, SmokeRequest, env_file
 from tooling.smoke.verdict import BOOT_MARK, finished
 
 CACHE_DIR = REPO_ROOT / ".cache" / "smoke"
@@ -33,6 +33,13 @@ ENGINE_VERSION = "24.0.9"
 # No console output for this long ends the run as stalled (the guest's checks print a
 # heartbeat every 20 s); $FORKLIFT_VM_STALL_SECONDS overrides it.
 STALL_SECONDS = 90.0
+# engines tested in the RPM-native guest (dnf, scriptlets, systemd): the repo's RPMs, or stand-ins built here
+RPM_NATIVE_ENGINES = ("rpm", "standin")
+RPM_NATIVE_SCRIPT = GUEST_DIR / "rpm-native.sh"
+# checks.sh checks the RPM-native guest runs once the engine is up, and at the end
+RPM_ENGINE_CHECKS = ("storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run",
+                     "selinux-enforcing", "selinux-engine-domain")
+RPM_FINAL_CHECKS = ("engine-stop", "thin-check", "selinux-no-avc")
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class VmProvisioner:
         self.cache_dir = cache_dir
 
     def run(self, request: SmokeRequest) -> Outcome:
+        if request.engine in RPM_NATIVE_ENGINES:
+            return self._run_rpm_native(request)
         if request.image and request.image.endswith((".qcow2", ".img", ".raw")):
             raise ForkliftError(
                 f"--image {request.image}: cloud images need cloud-init and network access, which this "
@@ -125,6 +134,113 @@ class VmProvisioner:
         for disk in (pool, spare, payload):
             disk.unlink(missing_ok=True)
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
+
+    def _run_rpm_native(self, request: SmokeRequest) -> Outcome:
+        """The RPM-native guest (rpmimage.py): dnf installs the repo under test, systemd runs it."""
+        from tooling import model
+        from tooling.smoke import rpmimage, standin
+
+        if request.image and request.image.endswith((".qcow2", ".img", ".raw")):
+            raise ForkliftError(
+                f"--image {request.image}: cloud images are not driven by this provisioner yet",
+                hint="omit --image to use the RPM-native Debian-userland guest; run the tmt plans for Fedora/RHEL images",
+            )
+        for tool in ("qemu-system-x86_64", "mkfs.ext4", "createrepo_c"):
+            if shutil.which(tool) is None:
+                raise ForkliftError(f"the vm provisioner needs {tool}", hint="bash ci/setup.sh --test installs it")
+        matrix = model.load_cached()
+        if request.engine == "rpm" and request.repo.get(packages.ENGINE) is None:
+            raise ForkliftError(
+                f"no {packages.ENGINE} RPM in {request.repo.directory}",
+                hint=f"build it first (invoke build --target {request.target.name}); "
+                "--engine standin tests stand-in RPMs built here from the real specs",
+            )
+        work = request.out_dir / "vm"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        timings: dict[str, float] = {}
+        t0 = time.monotonic()
+        img = rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log")
+        timings["image-build" if img.build_seconds else "image-cached"] = img.build_seconds or time.monotonic() - t0
+        t1 = time.monotonic()
+        if request.engine == "standin":
+            repos = self.cache_dir / "repos"
+            current = standin.build_repo(matrix, request.target, img.debs, repos, broken=request.broken,
+                                         log=work / "repo-build.log")
+            repo_dir, prev_dir = current.directory, None
+            if not request.broken:  # a broken variant is installed as is: no upgrade
+                prev_dir = standin.build_repo(matrix, request.target, img.debs, repos, release_offset=-1,
+                                              log=work / "repo-build.log").directory
+            names = list(standin.PACKAGES)
+            engine = (f"stand-in RPMs built here from the real specs ({repo_dir.name}"
+                      + (f", N-1 {prev_dir.name})" if prev_dir else ")"))
+            timings["repo-build"] = time.monotonic() - t1
+        else:
+            repo_dir, prev_dir = request.repo.directory, request.previous_repo
+            if prev_dir is not None and not any(prev_dir.glob("*.rpm")):
+                raise ForkliftError(f"--previous-repo {prev_dir}: no RPMs there",
+                                    hint="give the repo of the previous release (build/repos/<target> of that build)")
+            names = [n for n in (packages.ENGINE, "docker-cli", packages.STORAGE_SETUP) if request.repo.get(n)]
+            engine = ", ".join(r.path.name for r in request.repo.rpms if r.name in names)
+        t2 = time.monotonic()
+        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names)
+        pool, spare = work / "pool.img", work / "spare.img"
+        for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
+            with open(disk, "wb") as fh:
+                fh.truncate(size)
+        timings["payload"] = time.monotonic() - t2
+        choice = accel_mod.choose(img.kernel)
+        timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work)
+        timings[timings_key[0]] = timings_key[1]
+        booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
+        if booted:
+            timings["guest-boot"] = float(booted[0].split(BOOT_MARK, 1)[1].split()[0])
+        if not finished(console) and not problems:
+            problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
+        for disk in (pool, spare, payload):
+            disk.unlink(missing_ok=True)
+        return Outcome(console=console, engine=engine, timings=timings, problems=problems)
+
+    def _rpm_payload(self, request: SmokeRequest, work: Path, repo: Path, prev: Path | None,
+                     names: list[str]) -> Path:
+        """The payload disk of the RPM-native guest: the repos, rpm-native.sh, checks.sh, env."""
+        d = work / "payload"
+        d.mkdir(parents=True)
+        shutil.copytree(repo, d / "repo", ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+        if prev is not None:
+            shutil.copytree(prev, d / "repo-prev",
+                            ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+        for repo_copy in [d / "repo", *([d / "repo-prev"] if prev is not None else [])]:
+            if not (repo_copy / "repodata").is_dir():
+                run(["createrepo_c", "--quiet", "--no-database", str(repo_copy)], log=work / "payload.log")
+        shutil.copy(CHECKS_SCRIPT, d / "checks.sh")
+        shutil.copy(RPM_NATIVE_SCRIPT, d / "rpm-native.sh")
+        spare = VM_CHECKS[: VM_CHECKS.index("storage-setup")]
+        settings = {
+            "FORKLIFT_RPM_CHECKS": " ".join(request.steps),
+            "FORKLIFT_REPO": "/forklift/repo",
+            "FORKLIFT_REPO_PREV": "/forklift/repo-prev" if prev is not None else "",
+            "FORKLIFT_PACKAGES": " ".join(names),
+            "FORKLIFT_SPARE_CHECKS": " ".join(spare),
+            "FORKLIFT_ENGINE_CHECKS": " ".join(RPM_ENGINE_CHECKS),
+            "FORKLIFT_FINAL_CHECKS": " ".join(RPM_FINAL_CHECKS),
+            "FORKLIFT_POOL_DEV": "/dev/disk/by-id/virtio-pool",
+            "FORKLIFT_SPARE_DEV": "/dev/disk/by-id/virtio-spare",
+            "FORKLIFT_LOG": "/tmp/forklift-smoke",
+            "FORKLIFT_IMAGE_BUSYBOX": "/bin/busybox",
+            "FORKLIFT_HEARTBEAT": "20",
+        }
+        if request.engine == "rpm":
+            eng = request.repo.get(packages.ENGINE)
+            if eng is not None:
+                settings["FORKLIFT_EXPECT_VERSION"] = eng.version
+        (d / "env").write_text(env_file(settings))
+        img = work / "payload.ext4"
+        run(["mkfs.ext4", "-q", "-F", "-L", "payload", "-E", "root_owner=0:0", "-d", str(d), str(img),
+             f"{_size_mib(d) + 64}M"], log=work / "payload.log")
+        shutil.rmtree(d)
+        return img
 
     def _boot(
         self, img: image_mod.Image, payload: Path, pool: Path, spare: Path, choice: accel_mod.Choice,

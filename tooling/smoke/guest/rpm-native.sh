@@ -1,0 +1,266 @@
+#!/bin/sh
+# Forklift smoke, RPM-native guest (systemd PID 1, rpmdb with the target base): install
+# this repo's packages with dnf from the repo disk and check what users get from them:
+# scriptlets, presets, socket activation through systemd, the storage service, the
+# existing checks (checks.sh), then upgrade from release N-1 to N and removal, keeping
+# the data on the thin pool. Same verdict protocol as checks.sh:
+#
+#   FORKLIFT-CHECK <name> <PASS|FAIL|SKIP> <seconds> <detail>   ...   FORKLIFT-END failed=[...]
+#
+# Settings (environment, from /forklift/env):
+#   FORKLIFT_RPM_CHECKS    the steps to run, in order (default: all, see ALL)
+#   FORKLIFT_REPO          the repo under test (release N); FORKLIFT_REPO_PREV: release N-1 (optional)
+#   FORKLIFT_PACKAGES      the packages to install (and remove)
+#   FORKLIFT_SPARE_CHECKS  the checks.sh checks run before the pool exists (spare disk)
+#   FORKLIFT_ENGINE_CHECKS the checks.sh checks run once the engine is up
+#   FORKLIFT_POOL_DEV      the pool disk the storage service is configured with
+set -u
+ALL="rpm-install rpm-scriptlets rpm-presets spare-checks socket-activation storage-service engine-checks \
+data-write rpm-verify-installed upgrade engine-restarted data-kept rpm-verify-upgraded engine-checks-final \
+remove-keeps-data reinstall-data"
+STEPS=${FORKLIFT_RPM_CHECKS:-$ALL}
+LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
+REPO=${FORKLIFT_REPO:-/forklift/repo}
+PREV=${FORKLIFT_REPO_PREV:-}
+PKGS=${FORKLIFT_PACKAGES:-moby-engine-dm docker-cli moby-dm-storage-setup}
+VG=forklift
+HERE=$(dirname "$0")
+mkdir -p "$LOG"
+FAILED=""
+export FORKLIFT_ENGINE_MODE=systemd
+( while sleep "${FORKLIFT_HEARTBEAT:-20}"; do echo "FORKLIFT-ALIVE $(cut -d' ' -f1 /proc/uptime)"; done ) &
+HEARTBEAT_PID=$!
+
+now() { cut -d' ' -f1 /proc/uptime; }
+verdict() { # name status start detail
+    secs=$(awk -v a="$3" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+    detail=$(printf '%s' "$4" | tr '\n' ' ' | cut -c1-400)
+    echo "FORKLIFT-CHECK $1 $2 $secs ${detail:--}"
+    [ "$2" = FAIL ] && FAILED="$FAILED $1"
+    return 0
+}
+logtail() { tail -n 4 "$1" 2>/dev/null | tr '\n' ' '; }
+unit_prop() { systemctl show -p "$2" --value "$1" 2>/dev/null; }
+dnf_repos() { # the repos of one transaction: "n" (release N), "prev" (N-1)
+    case $1 in
+        prev) echo "--repofrompath=forklift-prev,file://$PREV --repo=forklift-prev" ;;
+        *) echo "--repofrompath=forklift,file://$REPO --repo=forklift" ;;
+    esac
+}
+# a scriptlet that failed, or rpm/dnf complaining about one, in a dnf transaction's output
+scriptlet_errors() {
+    grep -E "scriptlet failed|Error in [A-Z]+ scriptlet|error: %|warning: %(pre|post|preun|postun|trigger)|Error unpacking" "$1" \
+        | sort -u | head -n 3 | tr '\n' ' '
+}
+# the literal macro text an undefined macro leaves in a built scriptlet
+unexpanded() { rpm -q --scripts --filetriggers "$@" 2>&1 | grep -nE '%\{|%\(|%(selinux|systemd|sysusers|_)[a-z_]*' | head -n 2; }
+installed_nvrs() { rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE} ' $PKGS 2>&1; }
+engine_answers() { # seconds
+    for _ in $(seq 1 "$1"); do docker info > "$LOG/info.out" 2>&1 && return 0; sleep 1; done
+    return 1
+}
+checks_sh() { # run checks.sh for some of its checks; its verdict lines go to the console
+    FORKLIFT_CHECKS="$1" FORKLIFT_NO_END=1 FORKLIFT_HEARTBEAT="" sh "$HERE/checks.sh" | tee "$LOG/checks.out"
+    fails=$(awk '$1 == "FORKLIFT-CHECK" && $3 == "FAIL" { printf " %s", $2 }' "$LOG/checks.out")
+    FAILED="$FAILED$fails"
+}
+
+step_rpm_install() {
+    if [ -n "$PREV" ]; then which=prev; repo=$PREV; else which=n; repo=$REPO; fi
+    # shellcheck disable=SC2046
+    dnf -y $(dnf_repos $which) install $PKGS > "$LOG/dnf-install.out" 2>&1; rc=$?
+    [ $rc -eq 0 ] || { echo "dnf install exit $rc: $(logtail "$LOG/dnf-install.out")"; return 1; }
+    rpm -q $PKGS > "$LOG/rpmq.out" 2>&1 || { echo "not installed: $(grep 'not installed' "$LOG/rpmq.out")"; return 1; }
+    echo "dnf install from $(basename "$repo"): $(installed_nvrs)"
+}
+
+step_rpm_scriptlets() {
+    rpm -q moby-engine-dm >/dev/null 2>&1 || { echo "SKIP: nothing installed"; return 2; }
+    errs=$(scriptlet_errors "$LOG/dnf-install.out")
+    [ -z "$errs" ] || { echo "scriptlet failed during dnf install: $errs"; return 1; }
+    lit=$(unexpanded $PKGS)
+    [ -z "$lit" ] || { echo "unexpanded macro text in an installed scriptlet: $lit"; return 1; }
+    g=$(getent group docker) || { echo "no docker group: sysusers.d/docker.conf was not applied"; return 1; }
+    gid=$(echo "$g" | cut -d: -f3)
+    [ "$gid" -lt 1000 ] || { echo "docker group is not a system group: $g"; return 1; }
+    [ "$(stat -c %G /run/docker.sock 2>/dev/null || echo docker)" = docker ] || { echo "socket group wrong"; return 1; }
+    echo "no scriptlet error; group $g (sysusers); no unexpanded macros"
+}
+
+preset_of() { # the first preset line that matches unit $1: enabled or disabled (systemd.preset(5) order)
+    files=$(for d in /etc/systemd/system-preset /run/systemd/system-preset /usr/lib/systemd/system-preset; do
+                [ -d $d ] && ls $d/*.preset 2>/dev/null; done | awk -F/ '!seen[$NF]++ { print $NF "\t" $0 }' \
+                | sort | cut -f2)
+    for f in $files; do
+        while read -r action pattern _rest; do
+            case $action in enable|disable) ;; *) continue ;; esac
+            # shellcheck disable=SC2254
+            case $1 in $pattern) echo "${action}d"; return 0 ;; esac
+        done < "$f"
+    done
+    echo enabled  # no preset: systemd's default is enable
+}
+
+step_rpm_presets() {
+    rpm -q moby-engine-dm >/dev/null 2>&1 || { echo "SKIP: nothing installed"; return 2; }
+    out=""; bad=""; n_enabled=0
+    for u in docker.socket docker.service moby-dm-storage-setup.service; do
+        want=$(preset_of "$u"); got=$(systemctl is-enabled "$u" 2>&1)
+        out="$out $u=$got"
+        [ "$want" = "$got" ] || bad="$bad $u: is-enabled says $got, the presets say $want;"
+        [ "$want" = enabled ] && n_enabled=$((n_enabled + 1))
+    done
+    [ -z "$bad" ] || { echo "presets not applied by %systemd_post:$bad"; return 1; }
+    [ $n_enabled -gt 0 ] || { echo "no unit is enabled by a preset: the check proves nothing"; return 1; }
+    echo "is-enabled matches the presets:$out"
+}
+
+step_spare_checks() { checks_sh "${FORKLIFT_SPARE_CHECKS:-versions}"; }
+
+configure_storage() { # what an admin does: point the shipped config at the pool disk
+    f=/etc/sysconfig/moby-dm-storage-setup
+    [ -f $f ] || return 1
+    for kv in "VG=$VG" "DEVS=$FORKLIFT_POOL_DEV" "DATA_SIZE=90%FREE" "MIN_DATA_SIZE=256M"; do
+        k=${kv%%=*}
+        if grep -q "^$k=" $f; then sed -i "s|^$k=.*|$kv|" $f; else echo "$kv" >> $f; fi
+    done
+}
+
+step_socket_activation() {
+    rpm -q moby-engine-dm >/dev/null 2>&1 || { echo "SKIP: nothing installed"; return 2; }
+    configure_storage || { echo "no /etc/sysconfig/moby-dm-storage-setup from the package"; return 1; }
+    st=$(unit_prop docker.service ActiveState)
+    [ "$st" = inactive ] || { echo "docker.service is $st before any client connected (started by the install?)"; return 1; }
+    systemctl start docker.socket || { echo "systemctl start docker.socket failed"; return 1; }
+    # the first client connects to /run/docker.sock: systemd starts docker.service (and what it wants)
+    engine_answers 150 || { echo "no answer on /run/docker.sock: $(systemctl status docker.service 2>&1 | tail -n 4)"; return 1; }
+    pid=$(unit_prop docker.service MainPID)
+    [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = dockerd ] || { echo "docker.service MainPID $pid is not dockerd"; return 1; }
+    grep -q docker.service /proc/"$pid"/cgroup || { echo "dockerd is not in docker.service's cgroup"; return 1; }
+    [ "$(awk '{print $4}' /proc/"$pid"/stat)" = 1 ] || { echo "dockerd's parent is not systemd"; return 1; }
+    echo "docker.socket -> docker.service (dockerd pid $pid, started by systemd on the first connection)"
+}
+
+step_storage_service() {
+    st=$(unit_prop moby-dm-storage-setup.service ActiveState); res=$(unit_prop moby-dm-storage-setup.service Result)
+    [ "$st" = active ] && [ "$res" = success ] || {
+        echo "moby-dm-storage-setup.service $st/$res: $(journalctl -b -u moby-dm-storage-setup -n 4 --no-pager 2>&1 | tr '\n' ' ')"
+        return 1; }
+    lvs --noheadings -o segtype "$VG/thinpool" 2>/dev/null | grep -q thin-pool || { echo "no thin pool $VG/thinpool"; return 1; }
+    done_at=$(unit_prop moby-dm-storage-setup.service ExecMainExitTimestampMonotonic)
+    eng_at=$(unit_prop docker.service ExecMainStartTimestampMonotonic)
+    [ "$done_at" -le "$eng_at" ] || { echo "the engine started before the storage service finished"; return 1; }
+    grep -q "Pool Name: $VG-thinpool" "$LOG/info.out" || { echo "engine not on the pool: $(grep -E 'Storage Driver|Pool Name' "$LOG/info.out")"; return 1; }
+    echo "service made $VG/thinpool before the engine started; engine on devicemapper $VG-thinpool"
+}
+
+step_engine_checks() { checks_sh "${FORKLIFT_ENGINE_CHECKS:-image-load container-run}"; }
+
+step_data_write() {
+    docker image inspect forklift/busybox:smoke >/dev/null 2>&1 || { echo "SKIP: no test image (image-load)"; return 2; }
+    # the container keeps its first boot's uptime in a file on its thin device; restarting it prints the file
+    out=$(docker run --name keeper --network none forklift/busybox:smoke /bin/sh -c \
+        '[ -f /keep ] || cat /proc/uptime > /keep; cat /keep' 2>&1) || { echo "docker run: $out"; return 1; }
+    echo "$out" > "$LOG/keeper.token"
+    docker info 2>/dev/null | grep -E '^ *Data Space Used' > "$LOG/data-used.before"
+    echo "container keeper wrote /keep = $out"
+}
+
+step_rpm_verify_installed() { verify_rpms; }
+step_rpm_verify_upgraded() { verify_rpms; }
+verify_rpms() {
+    rpm -q moby-engine-dm >/dev/null 2>&1 || { echo "SKIP: nothing installed"; return 2; }
+    out=$(rpm -V $PKGS 2>&1 | grep -v ' c /')
+    [ -z "$out" ] || { echo "rpm -V: $out"; return 1; }
+    echo "rpm -V clean (config files aside): $(installed_nvrs)"
+}
+
+step_upgrade() {
+    [ -n "$PREV" ] || { echo "SKIP: no release N-1 repo (FORKLIFT_REPO_PREV)"; return 2; }
+    unit_prop docker.service InvocationID > "$LOG/invocation.before"
+    unit_prop docker.service MainPID > "$LOG/pid.before"
+    before=$(installed_nvrs)
+    # shellcheck disable=SC2046
+    dnf -y $(dnf_repos n) upgrade $PKGS > "$LOG/dnf-upgrade.out" 2>&1; rc=$?
+    [ $rc -eq 0 ] || { echo "dnf upgrade exit $rc: $(logtail "$LOG/dnf-upgrade.out")"; return 1; }
+    errs=$(scriptlet_errors "$LOG/dnf-upgrade.out")
+    [ -z "$errs" ] || { echo "scriptlet failed during dnf upgrade: $errs"; return 1; }
+    after=$(installed_nvrs)
+    [ "$before" != "$after" ] || { echo "nothing upgraded: $after"; return 1; }
+    for p in $PKGS; do
+        want=$(rpm -qp --qf '%{VERSION}-%{RELEASE}' "$REPO/$p"-[0-9]*.rpm 2>/dev/null)
+        got=$(rpm -q --qf '%{VERSION}-%{RELEASE}' "$p")
+        [ "$want" = "$got" ] || { echo "$p is $got after the upgrade, the repo has $want"; return 1; }
+    done
+    echo "$before -> $after"
+}
+
+step_engine_restarted() {
+    [ -f "$LOG/invocation.before" ] || { echo "SKIP: no upgrade"; return 2; }
+    engine_answers 120 || { echo "the engine does not answer after the upgrade"; return 1; }
+    inv=$(unit_prop docker.service InvocationID); pid=$(unit_prop docker.service MainPID)
+    [ "$inv" != "$(cat "$LOG/invocation.before")" ] || { echo "docker.service was not restarted by the upgrade (%postun)"; return 1; }
+    echo "docker.service restarted: pid $(cat "$LOG/pid.before") -> $pid"
+}
+
+step_data_kept() {
+    [ -f "$LOG/keeper.token" ] || { echo "SKIP: no data written (data-write)"; return 2; }
+    engine_answers 60 || { echo "the engine does not answer"; return 1; }
+    docker ps -a --format '{{.Names}}' | grep -qx keeper || { echo "container keeper is gone: $(docker ps -a --format '{{.Names}}')"; return 1; }
+    out=$(docker start -a keeper 2>&1) || { echo "docker start keeper: $out"; return 1; }
+    [ "$out" = "$(cat "$LOG/keeper.token")" ] || { echo "/keep is '$out', was '$(cat "$LOG/keeper.token")'"; return 1; }
+    echo "container keeper and its /keep ($out) survived"
+}
+
+step_engine_checks_final() { checks_sh "${FORKLIFT_FINAL_CHECKS:-engine-stop thin-check}"; }
+
+step_remove_keeps_data() {
+    rpm -q moby-engine-dm >/dev/null 2>&1 || { echo "SKIP: nothing installed"; return 2; }
+    lvs "$VG/thinpool" >/dev/null 2>&1 || { echo "SKIP: no pool"; return 2; }
+    lvchange -ay "$VG/thinpool" >/dev/null 2>&1  # thin-check leaves it inactive
+    lvs --noheadings -o lv_uuid,data_percent "$VG/thinpool" > "$LOG/pool.before" 2>&1
+    ls /var/lib/docker/devicemapper/metadata > "$LOG/devs.before" 2>/dev/null
+    # shellcheck disable=SC2086
+    dnf -y remove $PKGS > "$LOG/dnf-remove.out" 2>&1; rc=$?
+    [ $rc -eq 0 ] || { echo "dnf remove exit $rc: $(logtail "$LOG/dnf-remove.out")"; return 1; }
+    errs=$(scriptlet_errors "$LOG/dnf-remove.out")
+    [ -z "$errs" ] || { echo "scriptlet failed during dnf remove: $errs"; return 1; }
+    left=$(rpm -q $PKGS 2>/dev/null | grep -v 'not installed')
+    [ -z "$left" ] || { echo "still installed: $left"; return 1; }
+    lvs --noheadings -o lv_uuid,data_percent "$VG/thinpool" > "$LOG/pool.after" 2>&1 \
+        || { echo "dnf remove took the pool: $(cat "$LOG/pool.after")"; return 1; }
+    cmp -s "$LOG/pool.before" "$LOG/pool.after" || { echo "pool changed: $(cat "$LOG/pool.before") -> $(cat "$LOG/pool.after")"; return 1; }
+    ls /var/lib/docker/devicemapper/metadata > "$LOG/devs.after" 2>/dev/null
+    cmp -s "$LOG/devs.before" "$LOG/devs.after" || { echo "engine metadata under /var/lib/docker changed"; return 1; }
+    systemctl is-active -q docker.service docker.socket && { echo "engine still active after removal"; return 1; }
+    echo "packages removed; $VG/thinpool ($(tr -s ' ' < "$LOG/pool.after")) and $(wc -l < "$LOG/devs.after") thin devices' metadata untouched"
+}
+
+step_reinstall_data() {
+    [ -f "$LOG/keeper.token" ] || { echo "SKIP: no data written (data-write)"; return 2; }
+    rpm -q moby-engine-dm >/dev/null 2>&1 && { echo "SKIP: not removed"; return 2; }
+    # shellcheck disable=SC2046
+    dnf -y $(dnf_repos n) install $PKGS > "$LOG/dnf-reinstall.out" 2>&1 || { echo "dnf install: $(logtail "$LOG/dnf-reinstall.out")"; return 1; }
+    systemctl start docker.socket && engine_answers 150 || { echo "the engine does not answer after reinstall"; return 1; }
+    out=$(docker start -a keeper 2>&1) || { echo "docker start keeper after reinstall: $out"; return 1; }
+    [ "$out" = "$(cat "$LOG/keeper.token")" ] || { echo "/keep is '$out', was '$(cat "$LOG/keeper.token")'"; return 1; }
+    echo "reinstalled: container keeper and its /keep ($out) still on the pool"
+}
+
+for s in $STEPS; do
+    start=$(now)
+    fn=step_$(echo "$s" | tr - _)
+    if ! type "$fn" >/dev/null 2>&1; then verdict "$s" FAIL "$start" "unknown step"; continue; fi
+    case $s in
+        spare-checks|engine-checks|engine-checks-final) "$fn"; continue ;;  # checks.sh prints its own verdicts
+    esac
+    detail=$("$fn" 2>&1); rc=$?
+    case $rc in
+        0) verdict "$s" PASS "$start" "$detail" ;;
+        2) verdict "$s" SKIP "$start" "${detail#SKIP: }" ;;
+        *) verdict "$s" FAIL "$start" "$detail" ;;
+    esac
+done
+kill "$HEARTBEAT_PID" 2>/dev/null
+echo "FORKLIFT-END failed=[${FAILED# }]"
+[ -z "$FAILED" ]
