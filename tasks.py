@@ -306,6 +306,22 @@ def hardening(c: Context, target: list[str] | None = None, build_dir: str | None
     exit_with(1 if findings_all else 0)
 
 
+@task(help={"prune": "remove least recently used entries until the total is at most --max-size",
+            "max_size": "the cap for --prune, e.g. 20G or 500M (default: 20G)",
+            "cache_dir": "source cache (default: $FORKLIFT_CACHE or ~/.cache/forklift/sources)",
+            "build_dir": BUILD_DIR_HELP})
+@user_errors
+def cache(c: Context, prune: bool = False, max_size: str | None = None, cache_dir: str | None = None,
+          build_dir: str | None = None) -> None:
+    """Sizes of the caches (Go build caches per toolchain, sources, smoke images, installcheck stubs); --prune."""
+    from tooling.build import caches
+
+    cap = caches.parse_size(max_size) if max_size else caches.DEFAULT_MAX_SIZE
+    caches.cache_command(prune_to=cap if prune else None,
+                         source_cache=Path(cache_dir) if cache_dir else None, build_dir=resolve_build_dir(build_dir),
+                         out=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True))
+
+
 @task(help={"fast": "skip the slow tests (real builds and VMs)", "k": "only tests matching this expression"})
 def test(c: Context, fast: bool = False, k: str | None = None) -> None:
     """Run ruff, mypy and the test suite (what CI runs)."""

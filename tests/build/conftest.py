@@ -147,6 +147,14 @@ DEFAULT_VARS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _private_build_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Builds in tests keep their Go build caches in the test's own directory, not ~/.cache."""
+    root = tmp_path / "buildcache"
+    monkeypatch.setenv("FORKLIFT_BUILD_CACHE", str(root))
+    return root
+
+
 def make_tarball(path: Path, files: dict[str, str]) -> None:
     with tarfile.open(path, "w:gz") as tf:
         for name, text in sorted(files.items()):

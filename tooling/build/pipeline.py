@@ -52,10 +52,12 @@ def make_builder(name: str, build_dir: Path, mock_config_dir: Path | None = None
     from tooling.build.builders.mock_container import MockContainerBuilder
     from tooling.build.builders.rpmbuild import RpmbuildBuilder
 
+    from tooling.build.gocache import go_root
+
     if name == "mock":
-        return MockBuilder(config_dir=build_dir / "mock", mock_config_dir=mock_config_dir)
+        return MockBuilder(config_dir=build_dir / "mock", mock_config_dir=mock_config_dir, go_cache=go_root())
     if name == "mock-container":
-        return MockContainerBuilder(config_dir=build_dir / "mock", build_root=build_dir)
+        return MockContainerBuilder(config_dir=build_dir / "mock", build_root=build_dir, go_cache=go_root())
     if name == "rpmbuild":
         return RpmbuildBuilder()
     raise ForkliftError(f"unknown builder {name!r}", hint=f"one of {', '.join(BUILDERS)}")

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from tooling.build import gocache
 from tooling.build.builders import BuildResult, Job, binary_rpms, log_tail
 from tooling.fsutil import atomic_write_text
 from tooling.model import Target
@@ -42,8 +43,18 @@ def mock_escape(value: str) -> str:
     return repr(text)
 
 
-def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, isolation: str | None = None) -> str:
-    """A mock config for ``target``: include() the core chroot, add macros and the local repo."""
+# the rpm macros that run before these build stages (rpm >= 4.16: %{___build_pre} by default)
+STAGE_PRE_MACROS = ("%__spec_build_pre", "%__spec_install_pre", "%__spec_check_pre")
+
+
+def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, isolation: str | None = None,
+                  go_cache: Path | None = None) -> str:
+    """A mock config for ``target``: include() the core chroot, add macros and the local repo.
+
+    With ``go_cache`` (a host directory that holds one Go build cache per toolchain), mock's
+    bind_mount plugin mounts it into the chroot and each build stage sets GOCACHE to the
+    directory of the chroot's own toolchain (tooling/build/gocache.py).
+    """
     chroot = target.mock_chroot(arch)
     lines = [
         f"# Forklift mock config for {target.name}: generated from specs/targets.toml, do not edit",
@@ -54,6 +65,16 @@ def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, is
         lines.append(f"config_opts['macros'][{mock_escape('%' + name)}] = {mock_escape(value)}")
     if isolation:
         lines.append(f"config_opts['isolation'] = {mock_escape(isolation)}")
+    if go_cache is not None:
+        lines += [
+            "# the shared Go build cache, one directory per toolchain build (docs/build.md, Caches)",
+            "config_opts['plugin_conf']['bind_mount_enable'] = True",
+            f"config_opts['plugin_conf']['bind_mount_opts']['dirs'].append(({mock_escape(str(go_cache))}, "
+            f"{mock_escape(gocache.CHROOT_MOUNT)}))",
+        ]
+        for name in STAGE_PRE_MACROS:
+            value = "%{___build_pre}\\\n" + gocache.chroot_snippet()
+            lines.append(f"config_opts['macros'][{mock_escape(name)}] = {mock_escape(value)}")
     repo = (
         "\n[forklift-local]\nname=Forklift local repo\n"
         f"baseurl=file://{repo_dir}\ngpgcheck=0\nskip_if_unavailable=True\nmetadata_expire=0\n"
@@ -89,7 +110,8 @@ class MockBuilder:
     name = "mock"
 
     def __init__(self, *, config_dir: Path, isolation: str | None = None, executable: str = "mock",
-                 retries: int = 2, mock_config_dir: Path | None = None) -> None:
+                 retries: int = 2, mock_config_dir: Path | None = None, go_cache: Path | None = None) -> None:
+        self.go_cache = go_cache  # host dir bind-mounted as the chroots' Go build caches (None: none)
         self.config_dir = config_dir
         self.mock_config_dir = mock_config_dir  # mock --configdir: where include()d chroot configs are found
         self.isolation = isolation
@@ -113,7 +135,9 @@ class MockBuilder:
 
     def config_path(self, job: Job) -> Path:
         path = self.config_dir / f"{job.target.name}.cfg"
-        text = render_config(job.target, job.repo_dir, isolation=self.isolation)
+        if self.go_cache is not None:
+            self.go_cache.mkdir(parents=True, exist_ok=True)
+        text = render_config(job.target, job.repo_dir, isolation=self.isolation, go_cache=self.go_cache)
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             atomic_write_text(path, text)
         return path

@@ -23,10 +23,12 @@ IMAGES = {"fedora": "registry.fedoraproject.org/fedora:latest", "el": "registry.
 class MockContainerBuilder:
     name = "mock-container"
 
-    def __init__(self, *, config_dir: Path, build_root: Path, engine: str | None = None) -> None:
+    def __init__(self, *, config_dir: Path, build_root: Path, engine: str | None = None,
+                 go_cache: Path | None = None) -> None:
         self.engine = engine or next((e for e in ("podman", "docker") if shutil.which(e)), "podman")
         self.build_root = build_root
-        self.mock = MockBuilder(config_dir=config_dir, isolation="simple")
+        self.go_cache = go_cache  # mounted at the same path, for mock to bind-mount into its chroots
+        self.mock = MockBuilder(config_dir=config_dir, isolation="simple", go_cache=go_cache)
 
     def available(self) -> tuple[bool, str]:
         if shutil.which(self.engine) is None:
@@ -41,8 +43,11 @@ class MockContainerBuilder:
 
     def argv(self, job: Job) -> list[str]:
         root = str(self.build_root)
+        volumes = ["--volume", f"{root}:{root}:z"]
+        if self.go_cache is not None:
+            volumes += ["--volume", f"{self.go_cache}:{self.go_cache}:z"]
         return [
-            self.engine, "run", "--rm", "--privileged", "--volume", f"{root}:{root}:z",
+            self.engine, "run", "--rm", "--privileged", *volumes,
             IMAGES[job.target.family],
             "sh", "-ec", 'dnf -y -q install mock mock-core-configs >/dev/null && exec "$@"', "mock",
             *self.mock.argv(job),

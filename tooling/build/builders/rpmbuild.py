@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tooling.build.builders import BuildResult, Job, binary_rpms, hw_info, log_tail, state
+from tooling.build.gocache import host_gocache
 from tooling.build.plan import dep_name
 from tooling.errors import ForkliftError
 from tooling.run import CommandError, run
@@ -196,6 +197,11 @@ class RpmbuildBuilder:
         # the venv's bin (a Go toolchain from PyPI lives there) comes first
         env["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
         env.update({"LANG": "C.UTF-8", "TZ": "UTC"})
+        # one Go build cache per toolchain, shared by every target and checkout (tooling/build/gocache.py)
+        gocache = host_gocache(env["PATH"])
+        if gocache is not None:
+            env["GOCACHE"] = str(gocache)
+            lines.append(f"Go build cache (GOCACHE): {gocache}")
         providers, requires = _providers(repo.packages(job.repo_dir))
         installed: list[str] = []
         missing: list[str] = []
