@@ -35,7 +35,8 @@ def test_standin_keeps_what_users_get(name: str) -> None:
     for tag in ("Name", "Version", "Release", "Requires", "Conflicts", "Recommends", "Provides"):
         assert set(_tags(real, tag)) <= set(_tags(stand, tag)), tag
     rs, ss = _sections(real), _sections(stand)
-    for header in ("%install", "%files", "%post", "%preun", "%postun", "%pre"):
+    assert ss["%install"] == [standin.GO_SHIM_LINE, *rs["%install"]]
+    for header in ("%files", "%post", "%preun", "%postun", "%pre"):
         if header in rs:
             assert ss[header] == rs[header], header
     assert "%check" not in ss and "BuildRequires:" not in stand

@@ -1,22 +1,21 @@
 """The vm provisioner for real: build the Debian test image (mmdebstrap), boot
 it under qemu (TCG here) with a blank pool disk and a spare disk, and run every
-check. The first test uses Debian's docker.io as the known-good engine to
-validate the harness and the storage tool; the second runs the engine this
-repo built (build/repos/<target>/), and skips with a reason when there is none.
+check, with Debian's docker.io as the known-good engine: it validates the
+harness and the storage tool in the Debian guest (``--engine debian`` or a
+directory). The repo's own RPMs are tested in the RPM-native guest:
+tests/smoke/test_rpm_guest.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require_tool
-from tooling import REPO_ROOT, model
+from tooling import model
 from tooling.smoke import smoke
-from tooling.smoke.packages import ENGINE, read_repo
 
 STORAGE_AND_ENGINE = (
     "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
@@ -55,21 +54,3 @@ def test_vm_with_known_good_engine(tmp_path: Path) -> None:
     rep = smoke(matrix, "fedora-45", via="vm", image=None, build_dir=tmp_path, engine="debian", timeout=420)
     _assert_all_pass(rep, tmp_path / "smoke" / "fedora-45")
     assert "docker.io" in rep.engine
-
-
-@pytest.mark.slow
-def test_vm_with_engine_from_repo(tmp_path: Path) -> None:
-    _require_vm_host()
-    matrix = model.load()
-    build_dir = Path(os.environ.get("FORKLIFT_SMOKE_BUILD_DIR", REPO_ROOT / "build"))
-    target = os.environ.get("FORKLIFT_SMOKE_TARGET", matrix.default_target)
-    repo = read_repo(build_dir / "repos" / target)
-    if repo.get(ENGINE) is None:
-        pytest.skip(f"no {ENGINE} RPM in {repo.directory}: build it first (invoke build --target {target})")
-    # run on a copy of the repo so the test writes its report under tmp_path
-    copy = tmp_path / "repos" / target
-    shutil.copytree(repo.directory, copy)
-    rep = smoke(matrix, target, via="vm", image=None, build_dir=tmp_path, engine="rpm", timeout=420)
-    _assert_all_pass(rep, tmp_path / "smoke" / target)
-    results = {r.name: r for r in rep.results}
-    assert "version 24.0.9" in results["versions"].detail

@@ -68,6 +68,13 @@ BROKEN = {
                            "if [ $1 -eq 0 ]; then lvremove -y -f forklift/thinpool || :; fi"),
 }
 
+# `go` in a stand-in build: `go build -o OUT ...` makes OUT a program that does nothing
+GO_SHIM = ("#!/bin/sh", "# stand-in: no Go toolchain; the real build's Go helpers are no-ops",
+           "while [ $# -gt 0 ]; do",
+           "    if [ \"$1\" = -o ]; then printf '#!/bin/sh\\nexit 0\\n' > \"$2\"; chmod 0755 \"$2\"; fi",
+           "    shift", "done")
+GO_SHIM_LINE = 'export PATH="$PWD/.standin-bin:$PATH"  # stand-in: the go shim'
+
 _SECTION = re.compile(r"^%(prep|build|install|check|clean|files|changelog|description|package|"
                       r"pre|post|preun|postun|pretrans|posttrans|verifyscript|trigger\w*|filetrigger\w*|"
                       r"transfiletrigger\w*)\b")
@@ -128,9 +135,14 @@ def standin_spec(real: str, package: Package) -> str:
                     "AutoReq:        no", f"Provides:       {STANDIN_PROVIDE}",
                     "Source900:      forklift-standin-tree.tar", ""]
         elif kind == "%prep":
-            out += ["%prep", "%setup -q -c -T -n forklift-standin-%{name}-%{version}", "tar -xf %{SOURCE900}", ""]
+            out += ["%prep", "%setup -q -c -T -n forklift-standin-%{name}-%{version}", "tar -xf %{SOURCE900}",
+                    "mkdir -p .standin-bin", "cat > .standin-bin/go <<'STANDIN_EOF'", *GO_SHIM, "STANDIN_EOF",
+                    "chmod 0755 .standin-bin/go", ""]
         elif kind == "%build":
             out += ["%build", "# stand-in: nothing to build (the payload is Debian's)", ""]
+        elif kind == "%install":
+            # the real %install may run Go helpers (e.g. listing debug sources): no toolchain here
+            out += [header, GO_SHIM_LINE, *body]
         elif kind == "%check":
             continue
         elif kind == "%description" and header.strip() == "%description":

@@ -247,6 +247,9 @@ step_reinstall_data() {
     echo "reinstalled: container keeper and its /keep ($out) still on the pool"
 }
 
+# where the boot went (systemd's own measure), for the timings in the report
+echo "FORKLIFT-INFO boot $(systemd-analyze time 2>/dev/null | head -n 1)"
+echo "FORKLIFT-INFO slowest $(systemd-analyze blame 2>/dev/null | head -n 5 | tr -s ' ' | tr '\n' ';')"
 for s in $STEPS; do
     start=$(now)
     fn=step_$(echo "$s" | tr - _)
