@@ -32,7 +32,7 @@ STEPS = (
 )
 CHECKS = ("versions", "storage-config-error", "storage-setup", "storage-idempotent", "engine-start", "image-load",
           "container-run", "engine-stop", "thin-check")
-NO_SELINUX_HERE = ("selinux-enforcing", "selinux-engine-domain", "selinux-no-avc")
+NO_SELINUX_HERE = ("selinux-enforcing", "selinux-engine-domain", "selinux-labels", "selinux-no-avc")
 
 
 def _require_vm_host() -> None:

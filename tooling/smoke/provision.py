@@ -19,7 +19,7 @@ CONTAINER_CHECKS = ("versions", "storage-config-error", "rpm-verify")
 VM_CHECKS = (
     "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
     "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "selinux-enforcing",
-    "selinux-engine-domain", "engine-stop", "thin-check", "selinux-no-avc", "rpm-verify",
+    "selinux-engine-domain", "selinux-labels", "engine-stop", "thin-check", "selinux-no-avc", "rpm-verify",
 )
 
 

@@ -20,7 +20,7 @@
 set -u
 ALL="versions storage-config-error storage-refuses-signature storage-refuses-in-use storage-wipe-teardown \
 storage-loop storage-ownership storage-kill-resume storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
-selinux-engine-domain engine-stop thin-check selinux-no-avc rpm-verify"
+selinux-engine-domain selinux-labels engine-stop thin-check selinux-no-avc rpm-verify"
 CHECKS=${FORKLIFT_CHECKS:-$ALL}
 LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
 SETUP=${FORKLIFT_STORAGE_SETUP:-moby-dm-storage-setup}
@@ -366,6 +366,23 @@ check_selinux_engine_domain() {
     pid=$(pidof dockerd) || { echo "SKIP: dockerd not running (start it via systemd for this check)"; return 2; }
     ctx=$(cat /proc/"$pid"/attr/current | tr -d '\0')
     case $ctx in *:container_runtime_t:*) echo "$ctx" ;; *) echo "dockerd in $ctx"; return 1 ;; esac
+}
+check_selinux_labels() {
+    selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
+    have matchpathcon || { echo "SKIP: no matchpathcon (libselinux-utils)"; return 2; }
+    semodule -l 2>/dev/null | grep -q '^moby_dm\b' \
+        || { echo "module moby_dm is not installed (the -selinux package's %post did not install it)"; return 1; }
+    out=""; n=0
+    for p in /usr/bin/moby-dm-storage-setup /etc/sysconfig/moby-dm-storage-setup /var/lib/moby-dm-storage-setup \
+             /etc/lvm/profile/docker-thinpool.profile /usr/lib/systemd/system/moby-dm-storage-setup.service; do
+        [ -e "$p" ] || continue
+        want=$(matchpathcon -n "$p" 2>/dev/null | cut -d: -f3); got=$(stat -c %C "$p" | cut -d: -f3)
+        case $want in moby_dm_*) ;; *) echo "$p: the policy labels it $want, not a moby_dm type"; return 1 ;; esac
+        [ "$want" = "$got" ] || { echo "$p is $got, the policy says $want (restorecon?)"; return 1; }
+        out="$out $p=$got"; n=$((n + 1))
+    done
+    [ $n -gt 0 ] || { echo "SKIP: no storage path of moby-dm-storage-setup here"; return 2; }
+    echo "labels as the module says:$out"
 }
 check_selinux_no_avc() {
     selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
