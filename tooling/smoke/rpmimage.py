@@ -44,7 +44,7 @@ from tooling.run import run
 from tooling.smoke import image as image_mod
 
 GUEST_DIR = Path(__file__).with_name("guest")
-FORMAT = 4  # bump when the recipe below changes
+FORMAT = 5  # bump when the recipe below changes
 
 PACKAGES = (
     "mount", "udev", "kmod", "systemd", "systemd-sysv", "lvm2", "thin-provisioning-tools", "xfsprogs",
@@ -279,10 +279,30 @@ def _configure(root: Path, target: Target) -> None:
     (root / "etc/fstab").write_text("# the root file system is mounted by the initramfs\n")
 
 
+def _elf_spec(root: Path) -> str:
+    """forklift-smoke-guest-elf: the ELF provides (sonames, symbol versions) of the guest's Debian
+    libraries, as rpm's elfdeps reads them, so that RPMs built with automatic requirements (a real
+    engine linked against libdevmapper, libsystemd, glibc) resolve against what the guest really has.
+    A binary needing more (e.g. a newer glibc symbol version) stays unresolvable, as it would not run."""
+    libs = sorted(str(p) for p in (root / "usr/lib/x86_64-linux-gnu").glob("*.so*")
+                  if p.is_file() and not p.is_symlink())
+    # exit 1 when one of them is no ELF file (linker scripts named .so): its output is still right
+    res = run(["/usr/lib/rpm/elfdeps", "--provides"], input="\n".join(libs) + "\n", check=False,
+              hint="elfdeps comes with rpm")
+    provides = sorted({ln.strip() for ln in res.stdout.splitlines() if ln.strip()})
+    return "\n".join([
+        "Name:           forklift-smoke-guest-elf", "Version:        1", "Release:        1",
+        "Summary:        Forklift smoke guest: the ELF provides of its Debian libraries",
+        "License:        MIT", "BuildArch:      noarch",
+        *[f"Provides:       {p}" for p in provides],
+        "", "%description", "The sonames and symbol versions Debian's libraries in this guest provide.",
+        "", "%files", ""])
+
+
 def _rpmdb(root: Path, spec: RpmImageSpec, work: Path, stub_cache: Path, log: Path | None) -> None:
     """The target base and forklift-smoke-guest into the guest's /var/lib/rpm (host rpm, --root)."""
     rpms: list[Path] = []
-    for text in (*spec.base, GUEST_SPEC):
+    for text in (*spec.base, GUEST_SPEC, _elf_spec(root)):
         rpms += dnf_mod.build_stub(text, stub_cache, work / "stubs-tmp")
     run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "--initdb"], log=log)
     run(["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts", "--notriggers",

@@ -166,6 +166,7 @@ class VmProvisioner:
         img = rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log")
         timings["image-build" if img.build_seconds else "image-cached"] = img.build_seconds or time.monotonic() - t0
         t1 = time.monotonic()
+        extra: list[Path] = []
         if request.engine == "standin":
             repos = self.cache_dir / "repos"
             current = standin.build_repo(matrix, request.target, img.debs, repos, broken=request.broken,
@@ -183,10 +184,18 @@ class VmProvisioner:
             if prev_dir is not None and not any(prev_dir.glob("*.rpm")):
                 raise ForkliftError(f"--previous-repo {prev_dir}: no RPMs there",
                                     hint="give the repo of the previous release (build/repos/<target> of that build)")
-            names = [n for n in (packages.ENGINE, "docker-cli", packages.STORAGE_SETUP) if request.repo.get(n)]
+            names = list(standin.PACKAGES)
             engine = ", ".join(r.path.name for r in request.repo.rpms if r.name in names)
+            # what the repo lacks (a partial build) comes from the stand-in repo, and the report says so
+            missing = [n for n in names if request.repo.get(n) is None]
+            if missing:
+                fill = standin.build_repo(matrix, request.target, img.debs, self.cache_dir / "repos",
+                                          log=work / "repo-build.log")
+                extra = [p for p in fill.rpms if any(p.name.startswith(f"{n}-{d}") for n in missing
+                                                     for d in "0123456789")]
+                engine += "; from the stand-in repo: " + ", ".join(p.name for p in extra)
         t2 = time.monotonic()
-        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names)
+        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names, extra)
         pool, spare = work / "pool.img", work / "spare.img"
         for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
             with open(disk, "wb") as fh:
@@ -205,7 +214,7 @@ class VmProvisioner:
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
 
     def _rpm_payload(self, request: SmokeRequest, work: Path, repo: Path, prev: Path | None,
-                     names: list[str]) -> Path:
+                     names: list[str], extra: list[Path]) -> Path:
         """The payload disk of the RPM-native guest: the repos, rpm-native.sh, checks.sh, env."""
         d = work / "payload"
         d.mkdir(parents=True)
@@ -213,8 +222,10 @@ class VmProvisioner:
         if prev is not None:
             shutil.copytree(prev, d / "repo-prev",
                             ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+        for rpm in extra:
+            shutil.copy2(rpm, d / "repo" / rpm.name)
         for repo_copy in [d / "repo", *([d / "repo-prev"] if prev is not None else [])]:
-            if not (repo_copy / "repodata").is_dir():
+            if extra or not (repo_copy / "repodata").is_dir():
                 run(["createrepo_c", "--quiet", "--no-database", str(repo_copy)], log=work / "payload.log")
         shutil.copy(CHECKS_SCRIPT, d / "checks.sh")
         shutil.copy(RPM_NATIVE_SCRIPT, d / "rpm-native.sh")
