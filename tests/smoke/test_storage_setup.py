@@ -39,6 +39,7 @@ def test_every_storage_check_is_in_checks_sh() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.vm
 @pytest.mark.timeout(1800)  # the VM's own limit is 1500 s; the suite's default 900 s is too short under load
 def test_storage_checks_in_the_vm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_tool("qemu-system-x86_64", "mmdebstrap", "mkfs.ext4", "busybox", "cpio", "rpm2archive")

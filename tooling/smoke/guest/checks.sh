@@ -162,7 +162,7 @@ m[510:512]=b"\x55\xaa"; f.write(m); f.close()' "$dev"
     [ -b "$part" ] || { echo "no partition device for $dev: $(lsblk -nrpo NAME "$dev" | tr '\n' ' ')"; return 1; }
     conf "$LOG/part.conf" "DEVS=$part" "VG=$VG" "MIN_DATA_SIZE=64M"
     "$SETUP" --config "$LOG/part.conf" setup --wipe > "$LOG/part.out" 2>&1; rc=$?
-    partx -d "$dev" 2>/dev/null; wipefs -a -q "$dev"
+    partx -d "$dev" 2>/dev/null; wipefs -a -q "$dev" 2>/dev/null
     [ $rc -eq 1 ] || { echo "partition: exit $rc, want 1: $(logtail "$LOG/part.out")"; return 1; }
     grep -qF "$part is a partition of $dev" "$LOG/part.out" || { echo "unclear error: $(logtail "$LOG/part.out")"; return 1; }
     vgs "$VG" >/dev/null 2>&1 && { echo "VG $VG was created"; return 1; }
