@@ -143,7 +143,7 @@ check_storage_loop() {
 check_storage_refuses_in_use() {
     need_spare || { echo "SKIP: no spare disk (FORKLIFT_SPARE_DEV)"; return 2; }
     dev=$(readlink -f "$FORKLIFT_SPARE_DEV")
-    wipefs -a -q "$dev"; mkfs.xfs -f -q "$dev" || { echo "mkfs.xfs failed"; return 1; }
+    wipefs -a -q "$dev" 2>/dev/null; mkfs.xfs -f -q "$dev" || { echo "mkfs.xfs failed"; return 1; }
     mkdir -p /mnt/forklift-busy && mount "$dev" /mnt/forklift-busy || { echo "cannot mount $dev"; return 1; }
     conf "$LOG/busy.conf" "DEVS=$FORKLIFT_SPARE_DEV" "VG=$VG" "MIN_DATA_SIZE=64M"
     "$SETUP" --config "$LOG/busy.conf" setup --wipe > "$LOG/busy.out" 2>&1; rc=$?
@@ -152,7 +152,7 @@ check_storage_refuses_in_use() {
     grep -F "$dev" "$LOG/busy.out" | grep -q "is mounted (/mnt/forklift-busy)" \
         || { echo "unclear error: $(logtail "$LOG/busy.out")"; return 1; }
     case "$(sigs "$dev")" in *xfs*) ;; *) echo "xfs signature gone after the refusal"; return 1 ;; esac
-    wipefs -a -q "$dev"
+    wipefs -a -q "$dev" 2>/dev/null
     # one partition (MBR written by python3: no fdisk in the image), given where a whole disk is expected
     python3 -c 'import struct,sys
 f=open(sys.argv[1],"r+b"); m=bytearray(512); m[446:462]=bytes([0,0,2,0,0x83,0,0,0])+struct.pack("<II",2048,1048576)
