@@ -305,11 +305,13 @@ def plan_setup(cfg: Config, st: SystemState, record: State | None = None, *, wip
         if pool.segtype != "thin-pool":
             raise SetupError(f"{cfg.vg}/{cfg.pool} exists but is not a thin pool ({pool.segtype}); "
                              "set CONTAINER_THINPOOL to another name")
-        if TAG not in pool.tags:
+        if TAG not in pool.tags and _made_by_0_1(cfg, st, record, pool.profile):
+            _adopt_0_1(cfg, st, plan, members)
+        elif TAG not in pool.tags:
             raise SetupError(f"thin pool {cfg.vg}/{cfg.pool} exists but was not created by {PROG} (it has no "
                              f"'{TAG}' tag); refusing to manage it. Set CONTAINER_THINPOOL to another name, or hand "
                              f"it over with: lvchange --addtag {TAG} {cfg.vg}/{cfg.pool}")
-        if record.claims.get(pool_claim) != DONE:
+        if record.claims.get(pool_claim) != DONE and TAG in pool.tags:
             plan.adopt.append(pool_claim)
     root_lv = st.lv(cfg.root_lv_name) if cfg.root_lv_name else None
     if root_lv is not None and TAG not in root_lv.tags:
@@ -396,7 +398,9 @@ def plan_setup(cfg: Config, st: SystemState, record: State | None = None, *, wip
         plan.adopt.append(DAEMON_CLAIM)
     plan.info["daemon_json_keys"] = owned_keys(cfg)
     if "storage_driver_before" not in record.info:
-        plan.info["storage_driver_before"] = _load_daemon_json(text).get("storage-driver")
+        before = _load_daemon_json(text).get("storage-driver")
+        adopted = any(s.claim == pool_claim and s.argv[:2] == ("lvchange", "--addtag") for s in plan.steps)
+        plan.info["storage_driver_before"] = None if adopted else before  # 0.1.0 set it: not the admin's
     legacy = st.files.get(LEGACY_STORAGE_ENV_FILE)
     if legacy is not None and legacy.startswith(HEADER):
         plan.steps.append(Step(remove=LEGACY_STORAGE_ENV_FILE, why="no longer written: the engine reads daemon.json"))
@@ -404,6 +408,34 @@ def plan_setup(cfg: Config, st: SystemState, record: State | None = None, *, wip
         if claim not in plan.adopt and not any(s.claim == claim for s in plan.steps):
             plan.drop.append(claim)  # a step that never ran: nothing was made
     return plan
+
+
+def _made_by_0_1(cfg: Config, st: SystemState, record: State, profile: str) -> bool:
+    """A pool made by version 0.1.0 (no tags, no record): its profile attached, the profile file with the
+    tool's header, and daemon.json pointing at it."""
+    return (record.empty and profile == profile_name(cfg) and (st.files.get(profile_path(cfg)) or "").startswith(HEADER)
+            and _names_our_pool(st.files.get(DAEMON_JSON), cfg.vg, cfg))
+
+
+def _adopt_0_1(cfg: Config, st: SystemState, plan: Plan, members: list[str]) -> None:
+    """Tag and record what 0.1.0 made. The VG (and its PVs, its loop file) only when nothing else could have
+    made it: all its PVs are the configured devices (or the loop device) and it holds only the pool."""
+    plan.cmd("lvchange", "--addtag", TAG, f"{cfg.vg}/{cfg.pool}", why="adopt the pool made by version 0.1.0",
+             claim=f"lv:{cfg.vg}/{cfg.pool}")
+    plan.adopt += [f"file:{profile_path(cfg)}", DAEMON_CLAIM]
+    configured = {d.real for d in (st.device(p) for p in cfg.devs) if d is not None}
+    if cfg.loopback_file and st.loop_device:
+        configured.add(st.loop_device)
+    if (st.vg_pvs and set(st.vg_pvs) <= configured and [lv.name for lv in st.lvs] == [cfg.pool]
+            and TAG not in st.vg_tags and not members):
+        plan.cmd("vgchange", "--addtag", TAG, cfg.vg, why="adopt the volume group made by version 0.1.0",
+                 claim=f"vg:{cfg.vg}")
+        plan.adopt += [f"pv:{pv}" for pv in st.vg_pvs if pv != st.loop_device]
+        if cfg.loopback_file and st.loop_device:
+            plan.adopt.append(f"loop:{cfg.loopback_file}")
+    else:
+        plan.notes.append(f"volume group {cfg.vg} was not made for the pool alone (or not on DEVS): only the pool "
+                          "is adopted; teardown will keep the volume group")
 
 
 # --------------------------------------------------------------------------- teardown

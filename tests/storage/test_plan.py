@@ -351,3 +351,34 @@ def test_setup_killed_after_writing_daemon_json_adopts_it() -> None:
                          "daemon-json:storage-opts": "pending"})
     plan = plan_setup(cfg, st, rec)
     assert "daemon-json:storage-opts" in plan.adopt and "daemon-json:storage-opts" not in plan.drop
+
+
+def _legacy_system(cfg_text: str, lvs: tuple[LvInfo, ...], vg_pvs: tuple[str, ...]) -> tuple[object, object]:
+    cfg = load_config(cfg_text)
+    prof = plan_setup(cfg, system(devices=(dev(),))).writes[PROFILE]
+    daemon = merge_daemon_json('{"log-level": "warn"}', cfg)
+    st = system(devices=(dev(signatures=("LVM2_member",), pv_vg=cfg.vg),), vg_exists=True, lvs=lvs, vg_pvs=vg_pvs,
+                files={PROFILE: prof, DAEMON_JSON: daemon})
+    return cfg, st
+
+
+def test_upgrade_from_0_1_adopts_its_pool_and_vg() -> None:
+    """0.1.0 made the VG and pool without tags or a record: 0.2.0's setup tags and records them."""
+    cfg, st = _legacy_system("DEVS=/dev/vdb\n", (pool(ours=False),), ("/dev/vdb",))
+    plan = plan_setup(cfg, st, record())  # type: ignore[arg-type]
+    assert plan.commands == [["lvchange", "--addtag", TAG, "docker/thinpool"], ["vgchange", "--addtag", TAG, "docker"]]
+    assert set(plan.adopt) >= {"pv:/dev/vdb", "daemon-json:storage-opts", f"file:{PROFILE}"}
+    assert plan.info["storage_driver_before"] is None
+
+
+def test_upgrade_from_0_1_in_a_shared_vg_adopts_only_the_pool() -> None:
+    cfg, st = _legacy_system("DEVS=/dev/vdb\n", (pool(ours=False), LvInfo("data")), ("/dev/vdb",))
+    plan = plan_setup(cfg, st, record())  # type: ignore[arg-type]
+    assert plan.commands == [["lvchange", "--addtag", TAG, "docker/thinpool"]]
+    assert "pv:/dev/vdb" not in plan.adopt and any("teardown will keep the volume group" in n for n in plan.notes)
+
+
+def test_untagged_pool_without_0_1_traces_is_still_refused() -> None:
+    cfg, st = _legacy_system("DEVS=/dev/vdb\n", (pool(ours=False, profile=""),), ("/dev/vdb",))
+    with pytest.raises(SetupError, match="not created by"):
+        plan_setup(cfg, st, record())  # type: ignore[arg-type]
