@@ -44,7 +44,7 @@ from tooling.run import run
 from tooling.smoke import image as image_mod
 
 GUEST_DIR = Path(__file__).with_name("guest")
-FORMAT = 5  # bump when the recipe below changes
+FORMAT = 6  # bump when the recipe below changes
 
 PACKAGES = (
     "mount", "udev", "kmod", "systemd", "systemd-sysv", "lvm2", "thin-provisioning-tools", "xfsprogs",
@@ -117,6 +117,11 @@ fi
 /usr/lib/systemd/system-preset/99-default-disable.preset
 /usr/lib/systemd/system-preset/80-forklift-smoke.preset
 """
+# the packaged docker.service runs dockerd with its defaults: the docker0 bridge and iptables rules
+# (Debian's iptables is the nft variant); the kernel loads these on demand
+NET_MODULES = ("bridge", "br_netfilter", "veth", "nf_tables", "nft_compat", "nft_chain_nat", "nf_nat",
+               "nf_conntrack", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
+               "xt_comment", "ipt_REJECT")
 MASK = ("systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
         "fstrim.timer", "logrotate.timer", "man-db.timer", "dpkg-db-backup.timer",
         "systemd-networkd-wait-online.service", "systemd-firstboot.service", "getty.target",
@@ -188,7 +193,7 @@ def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None =
         root.mkdir()
         run(["tar", "-C", str(root), "-xf", str(debroot / "root.tar")], log=log)
         shutil.copytree(debroot / "debs", work / "debs")
-        image_mod._install_modules(spec.kernel, image_mod.ROOT_MODULES, root)
+        image_mod._install_modules(spec.kernel, image_mod.ROOT_MODULES + NET_MODULES, root)
         run(["depmod", "-b", str(root), spec.kernel], log=log)
         _configure(root, target)
         _rpmdb(root, spec, work, cache_dir / "stubs", log)

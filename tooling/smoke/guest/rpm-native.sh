@@ -55,9 +55,21 @@ scriptlet_errors() {
 # the literal macro text an undefined macro leaves in a built scriptlet
 unexpanded() { rpm -q --scripts --filetriggers "$@" 2>&1 | grep -nE '%\{|%\(|%(selinux|systemd|sysusers|_)[a-z_]*' | head -n 2; }
 installed_nvrs() { rpm -q --qf '%{NAME}-%{VERSION}-%{RELEASE} ' $PKGS 2>&1; }
-engine_answers() { # seconds
-    for _ in $(seq 1 "$1"); do docker info > "$LOG/info.out" 2>&1 && return 0; sleep 1; done
+engine_answers() { # within $1 seconds of uptime; gives up as soon as systemd gave up on docker.service
+    until_t=$(awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%d", a + b }')
+    while [ "$(now | cut -d. -f1)" -lt "$until_t" ]; do
+        timeout 60 docker info > "$LOG/info.out" 2>&1 && return 0
+        systemctl -q is-failed docker.service && return 1
+        sleep 2
+    done
     return 1
+}
+engine_why() { # the engine's and the storage service's last complaints, for a failure's detail
+    echo "docker.service $(unit_prop docker.service ActiveState)/$(unit_prop docker.service Result):"
+    journalctl -b -u docker.service -o cat --no-pager 2>/dev/null \
+        | grep -iE 'level=(error|fatal)|failed to|error' | grep -v 'Start request repeated' | tail -n 3
+    echo "storage: $(unit_prop moby-dm-storage-setup.service ActiveState)/$(unit_prop moby-dm-storage-setup.service Result)"
+    journalctl -b -u moby-dm-storage-setup.service -o cat --no-pager 2>/dev/null | grep -iE 'error|refus' | tail -n 2
 }
 checks_sh() { # run checks.sh for some of its checks; its verdict lines go to the console
     FORKLIFT_CHECKS="$1" FORKLIFT_NO_END=1 FORKLIFT_HEARTBEAT="" sh "$HERE/checks.sh" | tee "$LOG/checks.out"
@@ -133,7 +145,7 @@ step_socket_activation() {
     [ "$st" = inactive ] || { echo "docker.service is $st before any client connected (started by the install?)"; return 1; }
     systemctl start docker.socket || { echo "systemctl start docker.socket failed"; return 1; }
     # the first client connects to /run/docker.sock: systemd starts docker.service (and what it wants)
-    engine_answers 150 || { echo "no answer on /run/docker.sock: $(systemctl status docker.service 2>&1 | tail -n 4)"; return 1; }
+    engine_answers 300 || { echo "no answer on /run/docker.sock: $(engine_why)"; return 1; }
     pid=$(unit_prop docker.service MainPID)
     [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = dockerd ] || { echo "docker.service MainPID $pid is not dockerd"; return 1; }
     grep -q docker.service /proc/"$pid"/cgroup || { echo "dockerd is not in docker.service's cgroup"; return 1; }
@@ -197,7 +209,7 @@ step_upgrade() {
 
 step_engine_restarted() {
     [ -f "$LOG/invocation.before" ] || { echo "SKIP: no upgrade"; return 2; }
-    engine_answers 120 || { echo "the engine does not answer after the upgrade"; return 1; }
+    engine_answers 300 || { echo "the engine does not answer after the upgrade: $(engine_why)"; return 1; }
     inv=$(unit_prop docker.service InvocationID); pid=$(unit_prop docker.service MainPID)
     [ "$inv" != "$(cat "$LOG/invocation.before")" ] || { echo "docker.service was not restarted by the upgrade (%postun)"; return 1; }
     echo "docker.service restarted: pid $(cat "$LOG/pid.before") -> $pid"
@@ -205,7 +217,7 @@ step_engine_restarted() {
 
 step_data_kept() {
     [ -f "$LOG/keeper.token" ] || { echo "SKIP: no data written (data-write)"; return 2; }
-    engine_answers 60 || { echo "the engine does not answer"; return 1; }
+    engine_answers 120 || { echo "the engine does not answer: $(engine_why)"; return 1; }
     docker ps -a --format '{{.Names}}' | grep -qx keeper || { echo "container keeper is gone: $(docker ps -a --format '{{.Names}}')"; return 1; }
     out=$(docker start -a keeper 2>&1) || { echo "docker start keeper: $out"; return 1; }
     [ "$out" = "$(cat "$LOG/keeper.token")" ] || { echo "/keep is '$out', was '$(cat "$LOG/keeper.token")'"; return 1; }
@@ -241,15 +253,12 @@ step_reinstall_data() {
     rpm -q moby-engine-dm >/dev/null 2>&1 && { echo "SKIP: not removed"; return 2; }
     # shellcheck disable=SC2046
     dnf -y $(dnf_repos n) install $PKGS > "$LOG/dnf-reinstall.out" 2>&1 || { echo "dnf install: $(logtail "$LOG/dnf-reinstall.out")"; return 1; }
-    systemctl start docker.socket && engine_answers 150 || { echo "the engine does not answer after reinstall"; return 1; }
+    systemctl start docker.socket && engine_answers 300 || { echo "the engine does not answer after reinstall: $(engine_why)"; return 1; }
     out=$(docker start -a keeper 2>&1) || { echo "docker start keeper after reinstall: $out"; return 1; }
     [ "$out" = "$(cat "$LOG/keeper.token")" ] || { echo "/keep is '$out', was '$(cat "$LOG/keeper.token")'"; return 1; }
     echo "reinstalled: container keeper and its /keep ($out) still on the pool"
 }
 
-# where the boot went (systemd's own measure), for the timings in the report
-echo "FORKLIFT-INFO boot $(systemd-analyze time 2>/dev/null | head -n 1)"
-echo "FORKLIFT-INFO slowest $(systemd-analyze blame 2>/dev/null | head -n 5 | tr -s ' ' | tr '\n' ';')"
 for s in $STEPS; do
     start=$(now)
     fn=step_$(echo "$s" | tr - _)
