@@ -62,12 +62,14 @@ def test_wrong_selinux_version_is_caught(spec_tree: Path, tmp_path: Path) -> Non
     _tools()
     _break(spec_tree, ENGINE_TEMPLATE, "moby-engine-dm-selinux >= {{ sel.evr }}%{?dist}",
            "moby-engine-dm-selinux = %{version}-%{release}")
-    verdicts = installcheck.check(model.load(spec_tree), ["fedora-45"], tmp_path)
+    matrix = model.load(spec_tree)
+    engine = matrix.packages["moby-engine-dm"]
+    verdicts = installcheck.check(matrix, ["fedora-45"], tmp_path)
     failed = _failures(verdicts)
     assert set(failed) == {"fedora-45/install+selinux-policy-targeted", "fedora-45/install-all",
                            "fedora-45/repoclosure"}, failed
     assert "none of the providers can be installed" in failed["fedora-45/install+selinux-policy-targeted"]
-    assert "moby-engine-dm-selinux = 24.0.9-1.fc45" in failed["fedora-45/repoclosure"]
+    assert f"moby-engine-dm-selinux = {engine.version}-{engine.release}.fc45" in failed["fedora-45/repoclosure"]
     # without the policy the rich dependency is inert, so a user of a non-SELinux system never saw it
     assert next(v for v in verdicts if v.scenario == "install").ok
 
@@ -202,3 +204,13 @@ def test_every_rival_is_a_package_the_engine_or_cli_conflicts_with() -> None:
     for rel in (ENGINE_TEMPLATE, Path("docker-cli") / "docker-cli.spec.j2"):
         conflicts |= set(re.findall(r"^Conflicts:\s+(\S+)", (matrix.root / rel).read_text(), re.M))
     assert rivals <= conflicts, rivals - conflicts
+
+
+def test_a_binary_needing_a_newer_glibc_than_el9s_is_caught(spec_tree: Path, tmp_path: Path) -> None:
+    """What a binary linked against Fedora's glibc would require: installable on Fedora, not on EL 9."""
+    _tools()
+    _break(spec_tree, ENGINE_TEMPLATE, "Requires:       lvm2\n",
+           "Requires:       lvm2\nRequires:       libc.so.6(GLIBC_2.38)(64bit)\n")
+    failed = _failures(installcheck.check(model.load(spec_tree), ["fedora-45", "rhel-9"], tmp_path))
+    assert not any(k.startswith("fedora-45/") for k in failed), failed
+    assert "rhel-9/install" in failed and "GLIBC_2.38" in failed["rhel-9/repoclosure"]
