@@ -51,7 +51,8 @@ class QemuPlan:
 
 
 def qemu_argv(
-    img: image_mod.Image, payload: Path, pool: Path, spare: Path, *, kvm: bool, memory_mib: int = 2048
+    img: image_mod.Image, payload: Path, pool: Path, spare: Path, *, kvm: bool, memory_mib: int = 2048,
+    append: str = "",
 ) -> QemuPlan:
     """The qemu command line (pure): serial console, no reboot, root disk as a throw-away snapshot."""
     accel = "kvm" if kvm else "tcg"
@@ -64,7 +65,7 @@ def qemu_argv(
         "-cpu", "max", "-m", str(memory_mib), "-smp", str(cpus),
         "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio", "-monitor", "none",
         "-kernel", str(img.kernel), "-initrd", str(img.initrd),
-        "-append", "console=ttyS0 quiet loglevel=3 panic=-1 rw",
+        "-append", " ".join(["console=ttyS0 quiet loglevel=3 panic=-1 rw", append]).strip(),
         "-net", "none",
     ]
     disks = (
@@ -202,7 +203,9 @@ class VmProvisioner:
                 fh.truncate(size)
         timings["payload"] = time.monotonic() - t2
         choice = accel_mod.choose(img.kernel)
-        timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work)
+        # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser
+        timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work,
+                                                    append="apparmor=0")
         timings[timings_key[0]] = timings_key[1]
         booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
         if booted:
@@ -256,7 +259,7 @@ class VmProvisioner:
 
     def _boot(
         self, img: image_mod.Image, payload: Path, pool: Path, spare: Path, choice: accel_mod.Choice,
-        timeout: float, work: Path,
+        timeout: float, work: Path, append: str = "",
     ) -> tuple[tuple[str, float], str, list[str]]:
         """Boot once under the chosen accelerator; a KVM run that stalls is retried once under TCG."""
         stall = _stall_seconds()
@@ -265,7 +268,7 @@ class VmProvisioner:
         attempts = [choice.accel] + (["tcg"] if choice.accel == "kvm" and accel_mod.override() is None else [])
         console, label, seconds = "", choice.accel, 0.0
         for i, accel in enumerate(attempts):
-            plan = qemu_argv(img, payload, pool, spare, kvm=accel == "kvm")
+            plan = qemu_argv(img, payload, pool, spare, kvm=accel == "kvm", append=append)
             res = accel_mod.run_console(list(plan.argv), timeout=timeout, stall=stall)
             console = res.output
             label, seconds = plan.accel, res.seconds
