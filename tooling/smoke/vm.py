@@ -203,9 +203,10 @@ class VmProvisioner:
                 fh.truncate(size)
         timings["payload"] = time.monotonic() - t2
         choice = accel_mod.choose(img.kernel)
-        # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser
+        # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser. With
+        # AppArmor off the kernel would start SELinux without a policy (permissive): this guest has none
         timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work,
-                                                    append="apparmor=0")
+                                                    append="apparmor=0 selinux=0")
         timings[timings_key[0]] = timings_key[1]
         booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
         if booted:
