@@ -204,7 +204,8 @@ class VmProvisioner:
         timings["payload"] = time.monotonic() - t2
         choice = accel_mod.choose(img.kernel)
         # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser. With
-        # AppArmor off the kernel starts SELinux without a policy (permissive; selinux=0 does not stop it): boot with only these LSMs
+        # AppArmor off the kernel starts SELinux without a policy (permissive; selinux=0 does not stop it):
+        # boot with only these LSMs
         timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work,
                                                     append="lsm=lockdown,yama,integrity,bpf")
         timings[timings_key[0]] = timings_key[1]
