@@ -133,7 +133,7 @@ def test_build_json_and_logs_hold_no_mirror_credentials(cli: Cli, tmp_path: Path
 
 
 @pytest.mark.parametrize("args,culprit", [
-    (["--engine", "/nonexistent"], "--engine /nonexistent: neither rpm nor debian nor a directory"),
+    (["--engine", "/nonexistent"], "--engine /nonexistent: neither rpm nor standin nor debian nor a directory"),
     (["--engine", "EMPTYDIR"], "holds no dockerd"),
     (["--via", "lxc"], "--via lxc: unknown provisioner"),
     (["--target", "fedora-1"], "fedora-1"),
