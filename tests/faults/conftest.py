@@ -252,7 +252,14 @@ class SilentServer:
                 conn.sendall(self.body[i:i + self.chunk])
 
     def close(self) -> None:
+        # shutdown() wakes the accept() blocked in the serving thread; close() alone does not, and
+        # that thread would go on accepting on whatever socket later reuses the descriptor (it
+        # once swallowed the fake koji hub's connections in a later test)
         self.stopped.set()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive(), "the silent server's accept thread did not stop"
         with contextlib.suppress(OSError):
             self.sock.close()
         for c in self.conns:

@@ -900,6 +900,12 @@ class FakeHub:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = 60  # per connection: a client that stops talking frees its thread
+
+    def setup(self) -> None:
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.do_handshake()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
@@ -984,8 +990,24 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    """Accepts on a plain socket with a short timeout and leaves the TLS handshake to the request's
+    own thread (ssl's wrapped accept() would do it on the serving thread), so that one stalled client
+    cannot stop the hub from serving the others, nor shutdown() from returning."""
+
     daemon_threads = True
     hub: FakeHub
+    tls: ssl.SSLContext
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.socket.settimeout(1.0)
+
+    def get_request(self) -> tuple[Any, Any]:
+        conn, addr = self.socket.accept()
+        return self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a client that went away: quiet
+        return
 
 
 @dataclass
@@ -1008,7 +1030,7 @@ def serve(hub: FakeHub, *, certfile: Path, keyfile: Path, cafile: Path) -> Runni
     ctx.load_cert_chain(certfile, keyfile)
     ctx.load_verify_locations(cafile)
     ctx.verify_mode = ssl.CERT_OPTIONAL
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    server.tls = ctx
     server.hub = hub
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
