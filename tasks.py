@@ -150,7 +150,7 @@ def build(c: Context, target: list[str] | None = None, package: list[str] | None
     Exit code 0: everything built or cached; 1: a build failed; 3: nothing failed but
     packages were left out because their sources are missing (each is listed with how to supply it).
     """
-    from tooling.build import pipeline
+    from tooling.builds import pipeline
     from tooling.cli import check_build_options, parse_jobs
 
     check_build_options(builder, mock_config_dir)
@@ -314,7 +314,7 @@ def hardening(c: Context, target: list[str] | None = None, build_dir: str | None
 def cache(c: Context, prune: bool = False, max_size: str | None = None, cache_dir: str | None = None,
           build_dir: str | None = None) -> None:
     """Sizes of the caches (Go build caches per toolchain, sources, smoke images, installcheck stubs); --prune."""
-    from tooling.build import caches
+    from tooling.builds import caches
 
     cap = caches.parse_size(max_size) if max_size else caches.DEFAULT_MAX_SIZE
     caches.cache_command(prune_to=cap if prune else None,

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from tooling import model  # noqa: E402
-from tooling.build import pipeline  # noqa: E402
+from tooling.builds import pipeline  # noqa: E402
 
 
 def _quiet() -> Console:
@@ -55,7 +55,7 @@ def noop(runs: int, build_dir: Path) -> None:
 
 
 def jobs(runs: int) -> None:
-    from tests.build.conftest import FKAPP, FKDOC, LIBFK, write_package
+    from tests.builds.conftest import FKAPP, FKDOC, LIBFK, write_package
 
     results: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(runs):

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.conftest import test_specs  # noqa: F401 (a fixture)
+from tests.builds.conftest import test_specs  # noqa: F401 (a fixture)
 from tests.sources.conftest import (
     TARBALL,
     Loopback,

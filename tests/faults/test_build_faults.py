@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.build.conftest import set_vars
+from tests.builds.conftest import set_vars
 from tests.faults.conftest import (
     INVOKE,
     TARBALL,
@@ -204,7 +204,7 @@ def test_lock_held_names_the_holder_and_stays(cli: Cli, tmp_path: Path, test_spe
     build = tmp_path / "build"
     build.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom pathlib import Path\nfrom tooling.build.lock import BuildLock\n"
+        "import sys, time\nfrom pathlib import Path\nfrom tooling.builds.lock import BuildLock\n"
         f"with BuildLock(Path({str(build)!r})):\n    print('held', flush=True)\n    time.sleep(60)\n")],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:

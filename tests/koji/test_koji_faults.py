@@ -24,7 +24,7 @@ from tests.koji.conftest import PROFILE, TARGET, Pki, console_text, write_profil
 from tests.koji.fakehub import CLOSED, FakeHub, RunningHub, taskrelpath
 from tests.koji.test_koji_build import FAST, build, methods, real_builds_allowed
 from tooling import REPO_ROOT
-from tooling.build.lock import BuildLock
+from tooling.builds.lock import BuildLock
 from tooling.errors import ForkliftError
 from tooling.koji.session import Hub, RetryPolicy, load_profile
 from tooling.model import Matrix

@@ -8,7 +8,7 @@ import koji
 import pytest
 import requests
 
-from tooling.build.plan import SrpmInfo
+from tooling.builds.plan import SrpmInfo
 from tooling.koji.calls import plan_build, plan_tag
 from tooling.koji.download import pick_log
 from tooling.koji.session import (

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tests.build.conftest import FKDOC, SPECS, make_tarball, set_vars, test_specs  # noqa: F401  (fixture)
+from tests.builds.conftest import FKDOC, SPECS, make_tarball, set_vars, test_specs  # noqa: F401  (fixture)
 from tests.conftest import require_tool
 from tests.release.conftest import TARGET, make_repo
 from tooling import model
@@ -54,7 +54,7 @@ def _add_like_fkdoc(root: Path, name: str, build_cmd: str, clamp: bool) -> None:
 @pytest.fixture
 def two_builds(test_specs: Path, tmp_path: Path) -> tuple[model.Matrix, Path, Path, Path]:  # noqa: F811
     """build1 and build2: the same inputs built twice; build1's --json report."""
-    from tooling.build import pipeline
+    from tooling.builds import pipeline
 
     shutil.rmtree(test_specs / "libfk")
     shutil.rmtree(test_specs / "fkapp")

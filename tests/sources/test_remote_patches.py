@@ -10,7 +10,7 @@ import pytest
 
 from tests.sources.conftest import POLICY, Loopback, make_tree, sha512
 from tooling import model, render
-from tooling.build.prepare import srpm_inputs_key
+from tooling.builds.prepare import srpm_inputs_key
 from tooling.errors import DataError
 from tooling.sources.cache import HashMismatchError, SourceCache
 from tooling.sources.mirrors import Mirror

@@ -19,8 +19,8 @@ from koji_cli.lib import unique_path
 from rich.console import Console
 
 from tooling import repo
-from tooling.build.lock import BuildLock
-from tooling.build.plan import SrpmInfo
+from tooling.builds.lock import BuildLock
+from tooling.builds.plan import SrpmInfo
 from tooling.errors import ForkliftError
 from tooling.koji import calls as plan
 from tooling.koji.download import download_results, explain_failures

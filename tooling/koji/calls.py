@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tooling.build.plan import SrpmInfo
+from tooling.builds.plan import SrpmInfo
 from tooling.koji.session import Profile
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import koji
 import koji.util
 
-from tooling.build.plan import SrpmInfo, plan_layers, read_srpm
+from tooling.builds.plan import SrpmInfo, plan_layers, read_srpm
 from tooling.errors import ForkliftError
 from tooling.koji.session import Hub
 
@@ -40,7 +40,7 @@ def select_srpms(srpm_dir: Path, target: str, packages: Sequence[str],
 
 
 def layer_srpms(infos: list[SrpmInfo], *, scratch: bool, nowait: bool) -> list[list[SrpmInfo]]:
-    """Dependency layers (tooling.build.plan); refuse what koji cannot do with several layers."""
+    """Dependency layers (tooling.builds.plan); refuse what koji cannot do with several layers."""
     layers = plan_layers(infos)
     if len(layers) > 1 and scratch:
         later = ", ".join(i.name for layer in layers[1:] for i in layer)

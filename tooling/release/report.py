@@ -8,7 +8,7 @@ renders it (``markdown`` and ``html``, pure). Sections:
   the output directory, else every entry);
 - CVEs: ``specs/<package>/security.toml`` through tooling/security.py (docs/security.md is the human
   view of the same data); a note where a package has no record or the module is absent;
-- build times: the build's ``--json`` report (tooling/build/report.py);
+- build times: the build's ``--json`` report (tooling/builds/report.py);
 - smoke verdicts: ``build/smoke/<target>/junit.xml``;
 - SBOMs: one SPDX 2.3 document per RPM (tooling/release/sbom.py), validated with spdx-tools;
 - reproducibility: each RPM's payload digest against a second build of the same inputs

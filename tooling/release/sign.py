@@ -56,7 +56,7 @@ def repo_link(build_dir: Path, target: str) -> Path:
 
 
 def sign_repo(build_dir: Path, target: str, cfg: gpg.KeyConfig) -> SignResult:
-    from tooling.build.lock import BuildLock
+    from tooling.builds.lock import BuildLock
 
     link = repo_link(build_dir, target)
     cur = atomic.current(link)

@@ -1,7 +1,7 @@
 """The RPM-native guest image of the vm provisioner.
 
 Fedora/RHEL images cannot be fetched from these machines, so the guest's userland is
-Debian's (mmdebstrap, like tests/build/realmock's buildroot), with what makes it behave
+Debian's (mmdebstrap, like tests/builds/realmock's buildroot), with what makes it behave
 like an RPM system for Forklift's packages:
 
 - **systemd is PID 1** (the initramfs hands over to /lib/systemd/systemd), booting

@@ -2,9 +2,9 @@
 
 1. Pick the builder (auto: mock, else mock in a container, else rpmbuild).
 2. For every selected (target, package): render, resolve sources, build the
-   SRPM when its inputs changed, read its header (tooling.build.prepare).
+   SRPM when its inputs changed, read its header (tooling.builds.prepare).
    Packages whose sources are missing are reported and left out.
-3. Plan each target's layers from the SRPM headers (tooling.build.plan). A
+3. Plan each target's layers from the SRPM headers (tooling.builds.plan). A
    cycle or an internal dependency nobody provides stops here, before any build.
 4. Run the builds: a job starts once the builds it needs are published;
    up to --jobs run at once. A build whose cache key is unchanged and whose
@@ -32,12 +32,12 @@ from typing import Any
 from rich.console import Console
 
 from tooling import repo
-from tooling.build import plan
-from tooling.build.builders import Builder, BuildResult, Job, binary_rpms
-from tooling.build.cache import BuildCache, HashMemo, build_key
-from tooling.build.lock import BuildLock
-from tooling.build.prepare import Prepared, prepare
-from tooling.build.report import BuildReport, Progress, Record
+from tooling.builds import plan
+from tooling.builds.builders import Builder, BuildResult, Job, binary_rpms
+from tooling.builds.cache import BuildCache, HashMemo, build_key
+from tooling.builds.lock import BuildLock
+from tooling.builds.prepare import Prepared, prepare
+from tooling.builds.report import BuildReport, Progress, Record
 from tooling.errors import ForkliftError, os_error
 from tooling.fsutil import ensure_writable_dir, ensure_writable_file
 from tooling.lint import host_compat_macros
@@ -48,11 +48,10 @@ BUILDERS = ("auto", "mock", "mock-container", "rpmbuild")
 
 
 def make_builder(name: str, build_dir: Path, mock_config_dir: Path | None = None) -> Builder:
-    from tooling.build.builders.mock import MockBuilder
-    from tooling.build.builders.mock_container import MockContainerBuilder
-    from tooling.build.builders.rpmbuild import RpmbuildBuilder
-
-    from tooling.build.gocache import go_root
+    from tooling.builds.builders.mock import MockBuilder
+    from tooling.builds.builders.mock_container import MockContainerBuilder
+    from tooling.builds.builders.rpmbuild import RpmbuildBuilder
+    from tooling.builds.gocache import go_root
 
     if name == "mock":
         return MockBuilder(config_dir=build_dir / "mock", mock_config_dir=mock_config_dir, go_cache=go_root())

@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.build.cache import HashMemo
-from tooling.build.plan import SrpmInfo, read_srpm
+from tooling.builds.cache import HashMemo
+from tooling.builds.plan import SrpmInfo, read_srpm
 from tooling.fsutil import atomic_write_text
 from tooling.model import Matrix, Package, Target
 from tooling.render import render_spec

@@ -1,4 +1,4 @@
 """Binary builds: plan from SRPM headers, build (mock | mock-container | rpmbuild), cache, publish.
 
-See docs/build.md. The entry point is :func:`tooling.build.pipeline.run_build`.
+See docs/build.md. The entry point is :func:`tooling.builds.pipeline.run_build`.
 """

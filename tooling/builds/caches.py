@@ -2,7 +2,7 @@
 
 The caches, in the order pruning empties them (cheapest to make again first):
 
-1. Go build caches, one per toolchain (tooling/build/gocache.py): made again by compiling;
+1. Go build caches, one per toolchain (tooling/builds/gocache.py): made again by compiling;
 2. installcheck stubs (``build/installcheck/stubs``) and the smoke caches
    (``.cache/smoke``: images, package repositories, stubs): made again offline;
 3. the source cache (tooling/sources): tarballs whose re-download may need the network.
@@ -126,7 +126,7 @@ def prune(caches: list[Cache], max_size: int) -> list[Entry]:
     """Remove least recently used entries, cheapest class first, until the total is <= max_size."""
     total = sum(c.size for c in caches)
     removed: list[Entry] = []
-    order = sorted(((c.priority, e.mtime, id(e), e, c) for c in caches for e in c.entries))
+    order = sorted((c.priority, e.mtime, id(e), e, c) for c in caches for e in c.entries)
     for _prio, _mtime, _id, entry, cache in order:
         if total <= max_size:
             break
@@ -149,7 +149,7 @@ def cache_command(*, prune_to: int | None, source_cache: Path | None, build_dir:
                   smoke_cache: Path | None = None, out: object = print) -> list[Cache]:
     """`invoke cache`: print each cache's size (and prune first when ``prune_to`` is given)."""
     from tooling import REPO_ROOT
-    from tooling.build.gocache import go_root
+    from tooling.builds.gocache import go_root
     from tooling.sources.api import default_cache_dir
 
     say = out if callable(out) else print

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from tooling.build.builders import last_state
+from tooling.builds.builders import last_state
 from tooling.errors import os_error
 from tooling.fsutil import atomic_write_text
 from tooling.redact import redact_obj

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from tooling.build.plan import SrpmInfo
+from tooling.builds.plan import SrpmInfo
 from tooling.model import Target
 
 LOGS = ("build.log", "root.log", "state.log", "hw_info.log", "installed_pkgs.log")

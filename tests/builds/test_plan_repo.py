@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tooling import repo
-from tooling.build.plan import SrpmInfo, plan_layers, read_srpm
+from tooling.builds.plan import SrpmInfo, plan_layers, read_srpm
 from tooling.errors import ForkliftError
 from tooling.run import run
 

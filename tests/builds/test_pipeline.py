@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tests.build.conftest import set_vars
+from tests.builds.conftest import set_vars
 from tooling import model, repo
-from tooling.build import pipeline
-from tooling.build.lock import BuildLock
-from tooling.build.report import EXIT_FAILED, EXIT_OK
+from tooling.builds import pipeline
+from tooling.builds.lock import BuildLock
+from tooling.builds.report import EXIT_FAILED, EXIT_OK
 from tooling.errors import ForkliftError
 from tooling.run import run
 
@@ -77,7 +77,7 @@ def test_dependency_order_local_repo_and_cache(test_specs: Path, tmp_path: Path)
 def test_compile_error_is_quoted_and_dependents_unaffected(test_specs: Path, tmp_path: Path) -> None:
     set_vars(test_specs, "fkapp", 'build_cmd = "gcc -o fkapp main.c -lfk -DX=\\"unterminated"\nextra_br = ""')
     (test_specs / "fkapp" / "fkapp-1.0.tar.gz").unlink()
-    from tests.build.conftest import FKAPP, make_tarball
+    from tests.builds.conftest import FKAPP, make_tarball
 
     make_tarball(test_specs / "fkapp" / "fkapp-1.0.tar.gz", {**FKAPP, "fkapp-1.0/main.c": "int main(void) { return }\n"})
     report, _out = build(test_specs, tmp_path)
@@ -122,7 +122,7 @@ def test_lock_names_the_holder(test_specs: Path, tmp_path: Path) -> None:
 def test_interrupted_build_stops_children_and_publishes_nothing(test_specs: Path, tmp_path: Path) -> None:
     set_vars(test_specs, "fkdoc", 'build_cmd = "sleep 120"')
     script = (
-        "import sys\nfrom pathlib import Path\nfrom tooling import model\nfrom tooling.build import pipeline\n"
+        "import sys\nfrom pathlib import Path\nfrom tooling import model\nfrom tooling.builds import pipeline\n"
         "from invoke.exceptions import Exit\nfrom tooling.cli import user_errors\n"
         f"try:\n  r = user_errors(pipeline.run_build)(model.load(Path({str(test_specs)!r})), ['fedora-45'], ['fkdoc'],"
         " builder='rpmbuild', jobs=1, force=False, json_path=None,"

@@ -2,7 +2,7 @@
 # Set up upstream mock, for real, on a Debian 12 host (local verification of
 # Forklift's mock builder). Idempotent: re-running only redoes what changed.
 #
-#   tests/build/realmock/setup.sh [--mock-src DIR] [--td-src DIR] [--state DIR]
+#   tests/builds/realmock/setup.sh [--mock-src DIR] [--td-src DIR] [--state DIR]
 #                                 [--with-go] [--rebuild-buildroot]
 #
 # --mock-src / $MOCK_SRC  snapshot of rpm-software-management/mock: a bare git dir
@@ -155,7 +155,7 @@ if [ "$(cat "$VENV/.forklift-stamp" 2>/dev/null)" != "$stamp_venv" ] || [ ! -x "
     chmod 0755 "$VENV/libexec/mock/mock"
     cat > "$VENV/bin/mock" <<EOF
 #!/bin/sh
-# mock $MOCK_NVR ($MOCK_COMMIT) for Forklift's local verification (tests/build/realmock).
+# mock $MOCK_NVR ($MOCK_COMMIT) for Forklift's local verification (tests/builds/realmock).
 # mock refuses a plain root login (it wants sudo/consolehelper): as root, act as
 # "sudo from root", so the chroot user mockbuild gets uid 0.
 if [ "\$(id -u)" = 0 ] && [ -z "\${SUDO_UID:-}" ] && [ -z "\${USERHELPER_UID:-}" ]; then
@@ -329,7 +329,7 @@ write_chroot() {
     local name=$1 releasever=$2 dist=$3; shift 3
     {
         echo "# Stand-in for mock-core-configs' $name.cfg on a Debian host: same name and"
-        echo "# macros; the chroot is the local Debian-userland buildroot (tests/build/realmock)."
+        echo "# macros; the chroot is the local Debian-userland buildroot (tests/builds/realmock)."
         echo "config_opts['root'] = '$name'"
         echo "config_opts['target_arch'] = 'x86_64'"
         echo "config_opts['legal_host_arches'] = ('x86_64',)"
@@ -351,10 +351,10 @@ write_chroot centos-stream+epel-9-x86_64 9 .el9 rhel=9 el9=1 centos=9 epel=9
 write_chroot centos-stream+epel-10-x86_64 10 .el10 rhel=10 el10=1 centos=10 epel=10
 
 cat > "$STATE/env.sh" <<EOF
-# source me: mock from tests/build/realmock on PATH
+# source me: mock from tests/builds/realmock on PATH
 export PATH="$VENV/bin:\$PATH"
 export FORKLIFT_MOCK_CONFIG_DIR="$CONFDIR"
 EOF
 log "done: $VENV/bin/mock --configdir $CONFDIR -r fedora-45-x86_64 --rebuild X.src.rpm"
-log "Forklift with this mock: . $STATE/env.sh; then invoke build --builder mock, or .venv/bin/pytest tests/build/test_mock.py"
+log "Forklift with this mock: . $STATE/env.sh; then invoke build --builder mock, or .venv/bin/pytest tests/builds/test_mock.py"
 ls -l "$STATE/repo"/*.rpm | awk '{printf "  %s %d MB\n", $NF, $5/1048576}'

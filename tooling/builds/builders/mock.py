@@ -11,8 +11,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from tooling.build import gocache
-from tooling.build.builders import BuildResult, Job, binary_rpms, log_tail
+from tooling.builds import gocache
+from tooling.builds.builders import BuildResult, Job, binary_rpms, log_tail
 from tooling.fsutil import atomic_write_text
 from tooling.model import Target
 from tooling.run import CommandError, run
@@ -53,7 +53,7 @@ def render_config(target: Target, repo_dir: Path, arch: str | None = None, *, is
 
     With ``go_cache`` (a host directory that holds one Go build cache per toolchain), mock's
     bind_mount plugin mounts it into the chroot and each build stage sets GOCACHE to the
-    directory of the chroot's own toolchain (tooling/build/gocache.py).
+    directory of the chroot's own toolchain (tooling/builds/gocache.py).
     """
     chroot = target.mock_chroot(arch)
     lines = [

@@ -12,8 +12,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from tooling.build.builders import BuildResult, Job, binary_rpms
-from tooling.build.builders.mock import MockBuilder, interpret
+from tooling.builds.builders import BuildResult, Job, binary_rpms
+from tooling.builds.builders.mock import MockBuilder, interpret
 from tooling.run import CommandError, run
 
 # the image mock runs in, per target family (mock builds every family's chroot)

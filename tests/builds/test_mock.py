@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tests.build.conftest import set_vars
+from tests.builds.conftest import set_vars
 from tooling import model, repo
-from tooling.build import pipeline
-from tooling.build.builders.mock import mock_escape, render_config
+from tooling.builds import pipeline
+from tooling.builds.builders.mock import mock_escape, render_config
 from tooling.errors import ForkliftError
 
 DOUBLE = Path(__file__).resolve().parent / "mock_double"
@@ -128,7 +128,7 @@ def _real_mock() -> Path | None:
     """The mock config dir to use with real mock (None: mock's own /etc/mock); skips without mock."""
     if shutil.which("mock") is None:
         pytest.skip("real mock is not on PATH: on Fedora `dnf install mock`; on this Debian machine run "
-                    "tests/build/realmock/setup.sh and follow what it prints (docs/build.md); the double above "
+                    "tests/builds/realmock/setup.sh and follow what it prints (docs/build.md); the double above "
                     "covers mock's interface meanwhile")
     configdir = os.environ.get("FORKLIFT_MOCK_CONFIG_DIR")
     return Path(configdir) if configdir else None

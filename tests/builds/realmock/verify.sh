@@ -127,9 +127,9 @@ grep -q 'Bad exit status from .*(%generate_buildrequires)' "$W/r-genbr/build.log
     && ok "build.log: $(grep -m1 -o 'Bad exit status from .*(%generate_buildrequires)' "$W/r-genbr/build.log")" \
     || bad "build.log lacks the %generate_buildrequires failure"
 
-# a config the way Forklift writes it (tooling/build/builders/mock.py)
+# a config the way Forklift writes it (tooling/builds/builders/mock.py)
 createrepo_c -q "$W/repo"
-(cd "$REPO" && .venv/bin/python -c "from tooling import model; from tooling.build.builders.mock import render_config; from pathlib import Path; print(render_config(model.load().targets['fedora-45'], Path('$W/repo'), isolation='simple'), end='')") > "$W/forklift-fedora-45.cfg"
+(cd "$REPO" && .venv/bin/python -c "from tooling import model; from tooling.builds.builders.mock import render_config; from pathlib import Path; print(render_config(model.load().targets['fedora-45'], Path('$W/repo'), isolation='simple'), end='')") > "$W/forklift-fedora-45.cfg"
 sed 's/^/    | /' "$W/forklift-fedora-45.cfg"
 build forklift-cfg 0 --configdir "$CONF" -r "$W/forklift-fedora-45.cfg" --rebuild "$SRPMS/hello-1.0-1.src.rpm" --resultdir "$W/r-forklift"
 logs_present "$W/r-forklift"

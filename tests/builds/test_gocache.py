@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import require_tool
 from tooling import model
-from tooling.build import caches, gocache
-from tooling.build.builders.mock import STAGE_PRE_MACROS, render_config
+from tooling.builds import caches, gocache
+from tooling.builds.builders.mock import STAGE_PRE_MACROS, render_config
 from tooling.errors import ForkliftError
 
 DOUBLE = Path(__file__).resolve().parent / "mock_double"
@@ -110,7 +110,7 @@ def test_mock_builder_hands_mock_the_bind_mount(test_specs: Path, tmp_path: Path
 
     from rich.console import Console
 
-    from tooling.build import pipeline
+    from tooling.builds import pipeline
 
     monkeypatch.setenv("PATH", f"{DOUBLE}{os.pathsep}{os.environ['PATH']}")
     log = tmp_path / "mock-calls.jsonl"

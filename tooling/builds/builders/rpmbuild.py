@@ -9,7 +9,7 @@ cannot install BuildRequires, so it resolves them itself before it builds
   LIBRARY_PATH, PKG_CONFIG_PATH, LD_LIBRARY_PATH and PATH;
 - on an rpm-based host every other requirement must be installed
   (``rpm -q --whatprovides``);
-- elsewhere (Debian) the table in tooling/build/hosttools.toml says how to
+- elsewhere (Debian) the table in tooling/builds/hosttools.toml says how to
   check it.
 
 A requirement that is not met fails the build before rpmbuild runs, with
@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tooling.build.builders import BuildResult, Job, binary_rpms, hw_info, log_tail, state
-from tooling.build.gocache import host_gocache
-from tooling.build.plan import dep_name
+from tooling.builds.builders import BuildResult, Job, binary_rpms, hw_info, log_tail, state
+from tooling.builds.gocache import host_gocache
+from tooling.builds.plan import dep_name
 from tooling.errors import ForkliftError
 from tooling.run import CommandError, run
 
@@ -90,7 +90,7 @@ def check_host_requirement(req: str, table: Mapping[str, Mapping[str, list[str]]
         return Check(req, ok, f"pkg-config module {module}")
     entry = table.get(name)
     if entry is None:
-        return Check(req, False, "not in tooling/build/hosttools.toml")
+        return Check(req, False, "not in tooling/builds/hosttools.toml")
     found: str | None = None
     for cmd in entry.get("command", []):
         where = shutil.which(cmd, path=path)
@@ -197,7 +197,7 @@ class RpmbuildBuilder:
         # the venv's bin (a Go toolchain from PyPI lives there) comes first
         env["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
         env.update({"LANG": "C.UTF-8", "TZ": "UTC"})
-        # one Go build cache per toolchain, shared by every target and checkout (tooling/build/gocache.py)
+        # one Go build cache per toolchain, shared by every target and checkout (tooling/builds/gocache.py)
         gocache = host_gocache(env["PATH"])
         if gocache is not None:
             env["GOCACHE"] = str(gocache)

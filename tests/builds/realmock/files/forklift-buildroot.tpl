@@ -1,4 +1,4 @@
-# Shared by the stand-in chroot configs (tests/build/realmock/setup.sh writes them):
+# Shared by the stand-in chroot configs (tests/builds/realmock/setup.sh writes them):
 # the buildroot is forklift-buildroot from the local repo, installed by the host's
 # dnf4 (Debian's) into a chroot entered with plain chroot(2).
 config_opts['chroot_setup_cmd'] = 'install forklift-buildroot'
