@@ -2,7 +2,9 @@
 rpmdb holding the target base, Debian's rpm and dnf.
 
 - ``test_install_upgrade_remove``: stand-in RPMs built here from the real specs (Debian's
-  dockerd as payload, tooling/smoke/standin.py), release N-1 then N: dnf install, scriptlets,
+  dockerd as payload, tooling/smoke/standin.py), release N-1 then N, signed with a throw-away
+  key and published (tooling/smoke/signed.py): dnf refuses the same RPMs unsigned, then installs
+  N-1 from the published stable channel with gpgcheck=1 and repo_gpgcheck=1: dnf install, scriptlets,
   presets, socket activation, the storage service, the engine checks, a container's file on
   the pool, dnf upgrade (engine restarted, file kept, rpm -V), thin_check, dnf remove (pool and
   data untouched) and reinstall (the container's file is still there). One boot.
@@ -26,7 +28,7 @@ from tooling.smoke.packages import ENGINE, read_repo
 from tooling.smoke.report import SmokeReport
 
 STEPS = (
-    "rpm-install", "rpm-scriptlets", "rpm-presets", "socket-activation", "storage-service", "data-write",
+    "gpg-refuses-unsigned", "rpm-install", "rpm-scriptlets", "rpm-presets", "socket-activation", "storage-service", "data-write",
     "rpm-verify-installed", "upgrade", "engine-restarted", "data-kept", "rpm-verify-upgraded",
     "remove-keeps-data", "reinstall-data",
 )
@@ -63,7 +65,10 @@ def test_install_upgrade_remove(tmp_path: Path) -> None:
         assert res.get(name, "missing").startswith("PASS"), f"{name}: {res.get(name)}"
     for name in NO_SELINUX_HERE:
         assert res[name].startswith("SKIP"), res[name]
-    assert "repo-prev" in res["rpm-install"] and "-1.fc45" in res["upgrade"]
+    # installed as users do: the published forklift.repo, N-1 from stable, N from test, signatures checked
+    assert "from stable (forklift.repo: gpgcheck=1 repo_gpgcheck=1; every package signed by" in res["rpm-install"]
+    assert "-1.fc45" in res["upgrade"]
+    assert "is not signed" in res["gpg-refuses-unsigned"]
     assert "docker.socket=enabled" in res["rpm-presets"] and "docker.service=disabled" in res["rpm-presets"]
     assert "stand-in" in rep.engine
 

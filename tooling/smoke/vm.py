@@ -21,7 +21,7 @@ from tooling.fsutil import atomic_write_text
 from tooling.run import run
 from tooling.smoke import accel as accel_mod
 from tooling.smoke import image as image_mod
-from tooling.smoke import packages
+from tooling.smoke import packages, signed
 from tooling.smoke.provision import CHECKS_SCRIPT, GUEST_DIR, VM_CHECKS, Outcome, SmokeRequest, env_file
 from tooling.smoke.verdict import BOOT_MARK, finished
 
@@ -168,6 +168,7 @@ class VmProvisioner:
         timings["image-build" if img.build_seconds else "image-cached"] = img.build_seconds or time.monotonic() - t0
         t1 = time.monotonic()
         extra: list[Path] = []
+        tree: signed.SignedTree | None = None
         if request.engine == "standin":
             repos = self.cache_dir / "repos"
             current = standin.build_repo(matrix, request.target, img.debs, repos, broken=request.broken,
@@ -180,6 +181,12 @@ class VmProvisioner:
             engine = (f"stand-in RPMs built here from the real specs ({repo_dir.name}"
                       + (f", N-1 {prev_dir.name})" if prev_dir else ")"))
             timings["repo-build"] = time.monotonic() - t1
+            if prev_dir is not None:  # installed as users do: from the signed, published tree
+                t_sign = time.monotonic()
+                tree = signed.signed_tree(request.target, prev_dir, repo_dir, work / "signed",
+                                          signed.throwaway_key(self.cache_dir))
+                engine += f"; signed with throw-away key {tree.key_id} and published (N-1 stable, N test)"
+                timings["sign-publish"] = time.monotonic() - t_sign
         else:
             repo_dir, prev_dir = request.repo.directory, request.previous_repo
             if prev_dir is not None and not any(prev_dir.glob("*.rpm")):
@@ -196,7 +203,7 @@ class VmProvisioner:
                                                      for d in "0123456789")]
                 engine += "; from the stand-in repo: " + ", ".join(p.name for p in extra)
         t2 = time.monotonic()
-        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names, extra)
+        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names, extra, tree)
         pool, spare = work / "pool.img", work / "spare.img"
         for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
             with open(disk, "wb") as fh:
@@ -219,25 +226,41 @@ class VmProvisioner:
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
 
     def _rpm_payload(self, request: SmokeRequest, work: Path, repo: Path, prev: Path | None,
-                     names: list[str], extra: list[Path]) -> Path:
-        """The payload disk of the RPM-native guest: the repos, rpm-native.sh, checks.sh, env."""
+                     names: list[str], extra: list[Path], tree: signed.SignedTree | None) -> Path:
+        """The payload disk of the RPM-native guest: the repos (or the signed, published tree),
+        rpm-native.sh, checks.sh, env."""
         d = work / "payload"
         d.mkdir(parents=True)
-        shutil.copytree(repo, d / "repo", ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
-        if prev is not None:
-            shutil.copytree(prev, d / "repo-prev",
+        guest_repo, guest_prev = "/forklift/repo", "/forklift/repo-prev" if prev is not None else ""
+        signed_settings: dict[str, str] = {}
+        if tree is not None:
+            shutil.copytree(tree.published, d / "published", symlinks=True)
+            shutil.copytree(tree.refused, d / "refused")
+            channels = f"{signed.GUEST_ROOT}/{request.target.distro}/{request.target.version}/{request.target.arch}"
+            guest_repo, guest_prev = f"{channels}/test", f"{channels}/stable"
+            signed_settings = {
+                "FORKLIFT_REPO_FILE": f"{signed.GUEST_ROOT}/{tree.repo_file.relative_to(tree.published)}",
+                "FORKLIFT_REFUSED_REPO_FILE": f"{signed.GUEST_REFUSED}/{tree.refused_repo_file.name}",
+                "FORKLIFT_SIGNING_KEY": tree.key_id,
+            }
+        else:
+            shutil.copytree(repo, d / "repo",
                             ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
-        for rpm in extra:
-            shutil.copy2(rpm, d / "repo" / rpm.name)
-        for repo_copy in [d / "repo", *([d / "repo-prev"] if prev is not None else [])]:
-            if extra or not (repo_copy / "repodata").is_dir():
-                run(["createrepo_c", "--quiet", "--no-database", str(repo_copy)], log=work / "payload.log")
+            if prev is not None:
+                shutil.copytree(prev, d / "repo-prev",
+                                ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+            for rpm in extra:
+                shutil.copy2(rpm, d / "repo" / rpm.name)
+            for repo_copy in [d / "repo", *([d / "repo-prev"] if prev is not None else [])]:
+                if extra or not (repo_copy / "repodata").is_dir():
+                    run(["createrepo_c", "--quiet", "--no-database", str(repo_copy)], log=work / "payload.log")
         shutil.copy(CHECKS_SCRIPT, d / "checks.sh")
         shutil.copy(RPM_NATIVE_SCRIPT, d / "rpm-native.sh")
         settings = {
+            **signed_settings,
             "FORKLIFT_RPM_CHECKS": " ".join(request.steps),
-            "FORKLIFT_REPO": "/forklift/repo",
-            "FORKLIFT_REPO_PREV": "/forklift/repo-prev" if prev is not None else "",
+            "FORKLIFT_REPO": guest_repo,
+            "FORKLIFT_REPO_PREV": guest_prev,
             "FORKLIFT_PACKAGES": " ".join(names),
             "FORKLIFT_SPARE_CHECKS": " ".join(RPM_SPARE_CHECKS),
             "FORKLIFT_ENGINE_CHECKS": " ".join(RPM_ENGINE_CHECKS),

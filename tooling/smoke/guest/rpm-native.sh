@@ -10,12 +10,16 @@
 # Settings (environment, from /forklift/env):
 #   FORKLIFT_RPM_CHECKS    the steps to run, in order (default: all, see ALL)
 #   FORKLIFT_REPO          the repo under test (release N); FORKLIFT_REPO_PREV: release N-1 (optional)
+#   FORKLIFT_REPO_FILE     the published forklift.repo (signed tree: N-1 in forklift-stable, N in
+#                          forklift-test, gpgcheck=1 repo_gpgcheck=1); without it the repos are used bare
+#   FORKLIFT_REFUSED_REPO_FILE  a .repo file of unsigned RPMs under signed metadata: dnf must refuse them
+#   FORKLIFT_SIGNING_KEY   the key id the published RPMs are signed with
 #   FORKLIFT_PACKAGES      the packages to install (and remove)
 #   FORKLIFT_SPARE_CHECKS  the checks.sh checks run before the pool exists (spare disk)
 #   FORKLIFT_ENGINE_CHECKS the checks.sh checks run once the engine is up
 #   FORKLIFT_POOL_DEV      the pool disk the storage service is configured with
 set -u
-ALL="rpm-install rpm-scriptlets rpm-presets spare-checks socket-activation storage-service engine-checks \
+ALL="gpg-refuses-unsigned rpm-install rpm-scriptlets rpm-presets spare-checks socket-activation storage-service engine-checks \
 data-write rpm-verify-installed upgrade engine-restarted data-kept rpm-verify-upgraded engine-checks-final \
 remove-keeps-data reinstall-data"
 STEPS=${FORKLIFT_RPM_CHECKS:-$ALL}
@@ -23,6 +27,8 @@ LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
 REPO=${FORKLIFT_REPO:-/forklift/repo}
 PREV=${FORKLIFT_REPO_PREV:-}
 PKGS=${FORKLIFT_PACKAGES:-moby-engine-dm docker-cli moby-dm-storage-setup}
+REPO_FILE=${FORKLIFT_REPO_FILE:-}
+[ -z "$REPO_FILE" ] || cp "$REPO_FILE" /etc/yum.repos.d/forklift.repo  # what users add
 VG=forklift
 HERE=$(dirname "$0")
 mkdir -p "$LOG"
@@ -42,6 +48,10 @@ verdict() { # name status start detail
 logtail() { tail -n 4 "$1" 2>/dev/null | tr '\n' ' '; }
 unit_prop() { systemctl show -p "$2" --value "$1" 2>/dev/null; }
 dnf_repos() { # the repos of one transaction: "n" (release N), "prev" (N-1)
+    if [ -n "$REPO_FILE" ]; then  # the published channels, every signature check on
+        case $1 in prev) echo "--repo=forklift-stable" ;; *) echo "--repo=forklift-test" ;; esac
+        return 0
+    fi
     case $1 in
         prev) echo "--repofrompath=forklift-prev,file://$PREV --repo=forklift-prev" ;;
         *) echo "--repofrompath=forklift,file://$REPO --repo=forklift" ;;
@@ -77,13 +87,38 @@ checks_sh() { # run checks.sh for some of its checks; its verdict lines go to th
     FAILED="$FAILED$fails"
 }
 
+# the key ids of the signatures of installed packages, one line per package
+signed_by() { rpm -q --qf '%{NAME} %|DSAHEADER?{%{DSAHEADER:pgpsig}}:{%|RSAHEADER?{%{RSAHEADER:pgpsig}}:{(none)}|}|\n' "$@" 2>&1; }
+
+step_gpg_refuses_unsigned() {
+    rf=${FORKLIFT_REFUSED_REPO_FILE:-}
+    [ -n "$rf" ] || { echo "SKIP: no signed tree in this run (FORKLIFT_REFUSED_REPO_FILE)"; return 2; }
+    cp "$rf" /etc/yum.repos.d/forklift-refused.repo
+    # shellcheck disable=SC2086
+    dnf -y --repo=forklift-unsigned install $PKGS > "$LOG/dnf-unsigned.out" 2>&1; rc=$?
+    rm -f /etc/yum.repos.d/forklift-refused.repo
+    got=$(rpm -q $PKGS 2>/dev/null | grep -v 'not installed')
+    [ -z "$got" ] || { echo "installed unsigned RPMs: $got"; return 1; }
+    [ $rc -ne 0 ] || { echo "dnf exit 0 on unsigned RPMs"; return 1; }
+    why=$(grep -m1 -E "is not signed" "$LOG/dnf-unsigned.out")
+    [ -n "$why" ] || { echo "dnf refused, but not for the signature: $(logtail "$LOG/dnf-unsigned.out")"; return 1; }
+    echo "dnf exit $rc: $why"
+}
+
 step_rpm_install() {
     if [ -n "$PREV" ]; then which=prev; repo=$PREV; else which=n; repo=$REPO; fi
     # shellcheck disable=SC2046
     dnf -y $(dnf_repos $which) install $PKGS > "$LOG/dnf-install.out" 2>&1; rc=$?
     [ $rc -eq 0 ] || { echo "dnf install exit $rc: $(logtail "$LOG/dnf-install.out")"; return 1; }
     rpm -q $PKGS > "$LOG/rpmq.out" 2>&1 || { echo "not installed: $(grep 'not installed' "$LOG/rpmq.out")"; return 1; }
-    echo "dnf install from $(basename "$repo"): $(installed_nvrs)"
+    how=""
+    if [ -n "$REPO_FILE" ]; then
+        key=$(echo "${FORKLIFT_SIGNING_KEY:-}" | tr 'A-F' 'a-f')
+        unsigned=$(signed_by $PKGS | grep -v "Key ID $key" | tr '\n' ' ')
+        [ -z "$unsigned" ] || { echo "installed, but not signed by $key: $unsigned"; return 1; }
+        how=" (forklift.repo: gpgcheck=1 repo_gpgcheck=1; every package signed by $key)"
+    fi
+    echo "dnf install from $(basename "$repo")$how: $(installed_nvrs)"
 }
 
 step_rpm_scriptlets() {
