@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ import pytest
 from tooling import REPO_ROOT
 
 SPECS = REPO_ROOT / "specs"
+
+# The venv's bin first, as the rpmbuild builder does (tooling/builds/builders/rpmbuild.py): the Go
+# toolchain from PyPI lives there, and ci/test.sh runs .venv/bin/pytest without activating the venv
+_VENV_BIN = str(Path(sys.prefix) / "bin")
+if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_VENV_BIN, os.environ.get("PATH", "")])
 
 
 def require_tool(*names: str) -> None:
