@@ -89,6 +89,31 @@ def test_tini_is_built_from_a_declared_source() -> None:
     assert tini and tini[0].hash is not None and tini[0].url and tini[0].url.startswith("https://github.com/krallin/tini/")
 
 
+# --------------------------------------------------------------------------- the CLI
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_cli_ships_upstreams_generated_man_pages(render_pkg: RenderFn, target: str) -> None:
+    """A page per command from upstream's generator (man/generate.go), offline: cobra/doc and go-md2man
+    come as sources (what `make manpages` fetches with `go mod vendor`), not six hand-written pages alone."""
+    spec = render_pkg("docker-cli", target)
+    sources = rpmspec(["-P"], spec.path, spec.target)
+    assert re.search(r"^Source1:\s+https://github.com/spf13/cobra/archive/v1.7.0/cobra-1.7.0.tar.gz$", sources, re.M)
+    assert re.search(r"^Source2:\s+https://github.com/cpuguy83/go-md2man/archive/v2.0.3/", sources, re.M)
+    build = spec.section("build")
+    assert "go build -tags manpages -o _build/gen-manpages ./man/generate.go" in build
+    assert "_build/gen-manpages --root . --target" in build
+    # the generator exits 0 when it fails: the build must look at what it wrote
+    assert 'grep -q "Failed to generate"' in build and "-ge 180" in build
+    files = spec.section("files")
+    assert "%{_mandir}/man1/docker-*.1*" in files
+    check = spec.section("check")
+    assert "docker-container-run.1" in check
+    # the versions are the ones upstream pins: cobra as vendored, md2man as generate-man.sh says
+    vendor = (MATRIX.root / "docker-cli" / "package.toml").read_text()
+    assert '"github.com/spf13/cobra v1.7.0"' in vendor
+
+
 # --------------------------------------------------------------------------- every package
 
 
