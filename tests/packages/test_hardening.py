@@ -119,5 +119,5 @@ def test_built_rpms_are_hardened(target: str) -> None:
     if not any(p.name.startswith("moby-engine-dm-2") for p in rpms):
         pytest.skip(f"no real build in {repo}: build it with the upstream sources (invoke build -t {target})")
     findings, count = hardening.check_rpms(rpms, hardening.load_exemptions(model.SPECS_DIR))
-    assert count > 3
+    assert count >= 3  # dockerd, docker-proxy, docker-init at least
     assert not findings, "\n".join(map(str, findings))
