@@ -1,5 +1,6 @@
 """The docker-cli RPM of a real build (needs the upstream sources, so not in CI; FORKLIFT_SMOKE_BUILD_DIR
-or build/): a man page per command, rendered by man(1), and the three shells' completions."""
+or build/): a man page per command, rendered by man(1), the three shells' completions, and the licence
+texts of the vendored modules."""
 
 from __future__ import annotations
 
@@ -30,8 +31,17 @@ def test_built_cli_has_a_man_page_per_command(target: str, tmp_path: Path) -> No
     for completion in ("/usr/share/bash-completion/completions/docker", "/usr/share/zsh/site-functions/_docker",
                        "/usr/share/fish/vendor_completions.d/docker.fish"):
         assert completion in files
+    # the licence texts of the vendored modules (vendor/modules.txt), not of build-time-only code
+    lic = "/usr/share/licenses/docker-cli/"
+    assert {lic + "LICENSE", lic + "NOTICE", lic + "vendor/github.com/spf13/cobra/LICENSE.txt",
+            lic + "vendor/golang.org/x/sys/LICENSE", lic + "vendor/golang.org/x/sys/PATENTS"} <= set(files)
+    assert len([f for f in files if f.startswith(lic + "vendor/") and "/LICENSE" in f]) >= 80
+    assert not [f for f in files if "blackfriday" in f or "go-md2man" in f]
     unpack = subprocess.run(f"rpm2cpio {rpms[0]} | cpio -idm --quiet", shell=True, cwd=tmp_path, check=False)
     assert unpack.returncode == 0
+    # identical texts are kept once (the others link to it) and every link resolves
+    assert (tmp_path / "usr/share/licenses/docker-cli/vendor/golang.org/x/net/LICENSE").read_text().startswith(
+        "Copyright (c) 2009 The Go Authors.")
     page = tmp_path / "usr/share/man/man1/docker-container-run.1.gz"
     text = subprocess.run(["man", "-l", str(page)], capture_output=True, text=True, env={**os.environ, "MANWIDTH": "80"},
                           check=True).stdout
