@@ -50,8 +50,8 @@ class Rendered:
         """The body of %<name>, up to the next section, in the rendered spec or in rpm's
         expansion of it (not for %build: rpm 4.18's ``rpmspec -P`` drops that header)."""
         text = self.expanded() if expanded else self.text
-        m = re.search(rf"^%{name}(?:[ \t]+-[^\n]*)?[ \t]*\n(.*?)(?=^%(?:prep|build|install|check|pre|post|preun|postun|files|changelog)\b)",
-                      text, re.M | re.S)
+        sections = "prep|build|install|check|pre|post|preun|postun|files|changelog"
+        m = re.search(rf"^%{name}(?:[ \t]+-[^\n]*)?[ \t]*\n(.*?)(?=^%(?:{sections})\b)", text, re.M | re.S)
         assert m, f"no %{name} in {self.path}"
         return m.group(1)
 

@@ -122,25 +122,25 @@ def test_broken_variant_is_built_in(fake_debs: dict[str, Path], tmp_path: Path) 
 
 
 def test_scriptlet_with_an_undefined_macro_is_caught(tmp_path: Path) -> None:
-    """The -selinux spec's %selinux_* macros come from selinux-policy-devel on Fedora; where they are
-    undefined (this Debian host: neither host-compat.macros nor Debian's rpm define them) rpm leaves the
-    text as is and the scriptlet would run `%selinux_modules_install ...` in the shell."""
+    """Scriptlet macros come from the buildroot's macro packages (%selinux_* from selinux-policy-devel on
+    Fedora); one that is undefined (here %selinux_set_booleans: neither host-compat.macros nor Debian's rpm
+    define it) is left as text, and the scriptlet would run `%selinux_set_booleans ...` in the shell."""
     require_tool("rpmbuild")
     m = model.load()
     t = m.targets["fedora-45"]
     spec = ("Name: forklift-undefined-macro\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n"
-            "%description\nt\n%post\n%selinux_modules_install -s targeted /x.pp.bz2\n%files\n")
+            "%description\nt\n%post\n%selinux_set_booleans -s targeted container_manage_cgroup=1\n%files\n")
     out = tmp_path / "out"
     out.mkdir()
     rpms = standin.rpmbuild(spec, {}, t, out, tmp_path / "w")
     problems = standin.scriptlet_problems(rpms[0])
     assert len(problems) == 1 and "postinstall scriptlet has unexpanded macro text" in problems[0]
-    assert "%selinux_modules_install" in problems[0]
+    assert "%selinux_set_booleans" in problems[0]
 
 
 def test_the_real_selinux_spec_on_this_host(tmp_path: Path) -> None:
-    """The real moby-engine-dm-selinux spec, built here with the host-compat macros: either its
-    %selinux_* macros are defined (then no literal text) or the check names them."""
+    """The real moby-engine-dm-selinux spec, built here with the host-compat macros, which stand in for
+    selinux-policy-devel's: no literal macro text, and the scriptlets install and remove the module."""
     require_tool("rpmbuild", "make")
     if not Path("/usr/share/selinux/devel/Makefile").exists():
         pytest.skip("needs the SELinux policy devel Makefile (apt-get install selinux-policy-dev)")
@@ -152,8 +152,11 @@ def test_the_real_selinux_spec_on_this_host(tmp_path: Path) -> None:
     rpms = standin.rpmbuild(render.render_spec(m, t, pkg), standin.local_sources(pkg), t, out, tmp_path / "w")
     defined = subprocess.run(["rpm", "--load", str(standin.HOST_MACROS), "--eval", "%{?selinux_modules_install:yes}"],
                              capture_output=True, text=True).stdout.strip() == "yes"
-    problems = standin.scriptlet_problems(rpms[0])
-    if defined:
-        assert problems == []
-    else:
-        assert any("%selinux_modules_install" in p for p in problems), problems
+    assert defined, "specs/host-compat.macros must define the %selinux_* scriptlet macros"
+    assert standin.scriptlet_problems(rpms[0]) == []
+    scripts = subprocess.run(["rpm", "-qp", "--scripts", str(rpms[0])], capture_output=True, text=True,
+                             check=True).stdout
+    post = scripts.split("postinstall scriptlet", 1)[1].split("scriptlet (using", 1)[0]
+    assert "/usr/sbin/semodule -n -s ${_policytype} -X 200 -i /usr/share/selinux/packages/targeted/moby_dm.pp.bz2" in post
+    postun = scripts.split("postuninstall scriptlet", 1)[1]
+    assert "-r moby_dm" in postun and "if [ $1 -eq 0 ]" in postun

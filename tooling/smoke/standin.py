@@ -172,6 +172,15 @@ def _doc_files(spec: str) -> list[str]:
     return names
 
 
+def _licence_files(spec: str) -> list[str]:
+    """What the Go templates' licence list (go.licenses) reads from the tree: the package's own
+    licence files and vendor/modules.txt, here with one stand-in module and its licence."""
+    m = re.search(r"^for f in (.+); do\n\s+install -D -p -m 0644 \"\$f\" \"\$lic/\$f\"", spec, re.M)
+    if m is None:
+        return []
+    return [*m.group(1).split(), "vendor/modules.txt", "vendor/forklift.invalid/standin/LICENSE"]
+
+
 def _standin_tree(pkg: Package, spec: str, debs: dict[str, Path], dest: Path, work: Path) -> None:
     """The tar of the tree the real %install expects, with Debian's files in it."""
     tree = work / "tree"
@@ -190,11 +199,13 @@ def _standin_tree(pkg: Package, spec: str, debs: dict[str, Path], dest: Path, wo
             shutil.copy2(src.resolve(), target)
         else:
             target.write_text(f"{STANDIN_MARK}: placeholder for {rel}\n")
-    for name in _doc_files(spec):
+    for name in [*_doc_files(spec), *_licence_files(spec)]:
         p = tree / name
         if not p.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(f"{STANDIN_MARK}: placeholder for {name}\n")
+            text = ("# forklift.invalid/standin v0.0.0\n## explicit\nforklift.invalid/standin\n"
+                    if name == "vendor/modules.txt" else f"{STANDIN_MARK}: placeholder for {name}\n")
+            p.write_text(text)
     with tarfile.open(dest, "w") as tar:
         tar.add(tree, arcname=".")
 
