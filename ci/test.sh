@@ -11,9 +11,9 @@ if [ "${CI:-}" = "true" ]; then
     export FORKLIFT_REQUIRE_TOOLS=1
 fi
 # a whole-run deadline well inside CI's 90 minutes: SIGINT makes pytest print where it was and its summary
-deadline=${FORKLIFT_TEST_DEADLINE:-3600}
+deadline=${FORKLIFT_TEST_DEADLINE:-4500}
 rc=0
-timeout --signal=INT --kill-after=120 "$deadline" .venv/bin/pytest "$@" || rc=$?
+timeout --signal=INT --kill-after=120 "$deadline" .venv/bin/pytest --durations=15 "$@" || rc=$?
 if [ "$rc" = 124 ]; then
     echo "ci/test.sh: the tests did not finish within ${deadline} s (FORKLIFT_TEST_DEADLINE); see the stacks above" >&2
 fi
