@@ -182,18 +182,21 @@ def selinux(c: Context, out: str | None = None, assertions: str | None = None) -
 @task(help={"target": "target to test (default: the default target)",
             "via": "provisioner: mock, container or vm (default: vm)",
             "image": "image path or reference (default: the target's image from specs/targets.toml)",
-            "engine": "engine under test: rpm (from build/repos/<target>/), debian (known-good docker.io, "
-                      "to check the harness) or a directory holding dockerd (default: rpm)",
+            "engine": "engine under test: rpm (from build/repos/<target>/), standin (stand-in RPMs built "
+                      "here from the real specs), debian (known-good docker.io, to check the harness) or a "
+                      "directory holding dockerd (default: rpm)",
+            "previous_repo": "with --via vm and --engine rpm: the repo of release N-1 (a directory of RPMs); "
+                             "the guest installs it first, then upgrades to build/repos/<target>/",
             "build_dir": BUILD_DIR_HELP})
 @user_errors
 def smoke(c: Context, target: str | None = None, via: str = "vm", image: str | None = None, engine: str = "rpm",
-          build_dir: str | None = None) -> None:
+          previous_repo: str | None = None, build_dir: str | None = None) -> None:
     """Smoke-test the RPMs in build/repos/<target>/: install, thin pool, engine, container, SELinux."""
     from tooling import smoke as sm
 
     matrix = _matrix()
     sm.run_smoke(matrix, target or matrix.default_target, via=via, image=image, engine=engine,
-                 build_dir=resolve_build_dir(build_dir))
+                 build_dir=resolve_build_dir(build_dir), previous_repo=Path(previous_repo) if previous_repo else None)
 
 
 @task(name="koji-build", iterable=["package"], help={

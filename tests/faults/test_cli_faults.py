@@ -138,6 +138,8 @@ def test_build_json_and_logs_hold_no_mirror_credentials(cli: Cli, tmp_path: Path
     (["--via", "lxc"], "--via lxc: unknown provisioner"),
     (["--target", "fedora-1"], "fedora-1"),
     (["--build-dir", "NOBUILD"], "no such directory"),
+    (["--previous-repo", "EMPTYDIR"], "--previous-repo EMPTYDIR: no RPMs there"),
+    (["--previous-repo", "EMPTYDIR", "--engine", "standin"], "only with --via vm --engine rpm"),
 ])
 def test_smoke_checks_arguments_before_any_work(cli: Cli, tmp_path: Path, args: list[str], culprit: str) -> None:
     empty = tmp_path / "empty"
@@ -145,6 +147,7 @@ def test_smoke_checks_arguments_before_any_work(cli: Cli, tmp_path: Path, args: 
     build = tmp_path / "build"
     build.mkdir()
     args = [a.replace("EMPTYDIR", str(empty)).replace("NOBUILD", str(tmp_path / "nobuild" / "b")) for a in args]
+    culprit = culprit.replace("EMPTYDIR", str(empty))
     if "--build-dir" not in args:
         args += ["--build-dir", str(build)]
     before = snapshot(tmp_path)

@@ -35,9 +35,17 @@ def provisioner(via: str) -> Provisioner:
 ENGINES = ("rpm", "standin", "debian")  # standin: tooling/smoke/standin.py
 
 
-def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path) -> None:
+def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path,
+                    previous_repo: Path | None = None) -> None:
     """Every argument of `invoke smoke`, checked before any work (no image built, no directory made)."""
     matrix.select_targets([target])
+    if previous_repo is not None:
+        if via != "vm" or engine != "rpm":
+            raise ForkliftError(f"--previous-repo {previous_repo}: only with --via vm --engine rpm",
+                                hint="the stand-in engine builds its own release N-1")
+        if not previous_repo.is_dir() or not any(previous_repo.glob("*.rpm")):
+            raise ForkliftError(f"--previous-repo {previous_repo}: no RPMs there",
+                                hint="give the repo of the previous release (build/repos/<target> of that build)")
     if via not in VIAS:
         raise ForkliftError(f"--via {via}: unknown provisioner", hint=f"choose one of: {', '.join(VIAS)}")
     if engine not in ENGINES:
@@ -60,7 +68,7 @@ def smoke(
     steps: tuple[str, ...] = (),
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
-    check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir)
+    check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir, previous_repo=previous_repo)
     tgt = matrix.select_targets([target])[0]
     prov = provisioner(via)
     repo = read_repo(build_dir / "repos" / target)
