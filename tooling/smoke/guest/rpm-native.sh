@@ -28,6 +28,7 @@ REPO=${FORKLIFT_REPO:-/forklift/repo}
 PREV=${FORKLIFT_REPO_PREV:-}
 PKGS=${FORKLIFT_PACKAGES:-moby-engine-dm docker-cli moby-dm-storage-setup}
 REPO_FILE=${FORKLIFT_REPO_FILE:-}
+mkdir -p /etc/yum.repos.d  # dnf.conf's reposdir (Debian's dnf package does not make it)
 [ -z "$REPO_FILE" ] || cp "$REPO_FILE" /etc/yum.repos.d/forklift.repo  # what users add
 VG=forklift
 HERE=$(dirname "$0")
