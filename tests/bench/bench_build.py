@@ -4,12 +4,26 @@
   noop      a no-op build of the whole matrix: every target, every package whose SRPM
             and results exist (run a full build first). Goal: under 1 s.
   jobs      two independent targets built from the test upstreams with --jobs 1 and --jobs 2.
+            Goal: --jobs 2 at least 1.6x faster. Prints, per job, where its time went (lock,
+            SRPM, plan, queue, start-up, rpmbuild, publish) and what ran serially.
   overhead  the real engine through the toolchain against upstream's bare build command
             (hack/make.sh dynbinary) on the same source tree. Goal: within 15 %.
+  matrix    the Go packages (engine, CLI, containerd where enabled) of one target (--first,
+            centos-stream-9: it has containerd) with an empty Go build cache, then of the other
+            targets (--targets, default every other target) with that cache. Goal: all targets
+            within 1.5x the first target's cold build.
+  checkout  fedora-45's Go packages in a fresh `git clone` of this repo with an empty Go build
+            cache, then in a second fresh clone with the cache the first left. Goal: the second
+            at least 3x faster.
+
+  Every Go cache of matrix and checkout is private ($FORKLIFT_BUILD_CACHE under a /tmp/bench-*
+  directory): the user's ~/.cache/forklift is neither read nor written.
 
   .venv/bin/python tests/bench/bench_build.py noop [--runs 5] [--build-dir build]
   .venv/bin/python tests/bench/bench_build.py jobs [--runs 3]
   .venv/bin/python tests/bench/bench_build.py overhead --mirror dir:.cache/upstream
+  .venv/bin/python tests/bench/bench_build.py matrix [--targets fedora-45 ...] [--jobs 1] [--keep]
+  .venv/bin/python tests/bench/bench_build.py checkout [--target fedora-45] [--keep]
 """
 
 from __future__ import annotations
@@ -54,13 +68,77 @@ def noop(runs: int, build_dir: Path) -> None:
     print(f"no-op median: {statistics.median(times):.3f} s (goal < 1 s)")
 
 
+# rpmbuild behind a shim that appends "<start> <end> <last argument>" (wall clock) to
+# $FORKLIFT_BENCH_RPMBUILD_TIMES, so a job's builder time splits into rpmbuild and the rest
+TIMES_SHIM = """#!/bin/bash
+start=$(date +%s.%N)
+'{rpmbuild}' "$@"
+rc=$?
+echo "$start $(date +%s.%N) ${@: -1}" >> "$FORKLIFT_BENCH_RPMBUILD_TIMES"
+exit $rc
+"""
+
+
+def _shim(directory: Path, text: str) -> Path:
+    """A directory holding an `rpmbuild` made from ``text``; put it first on PATH."""
+    real = shutil.which("rpmbuild")
+    if real is None:
+        raise SystemExit("rpmbuild is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "rpmbuild"
+    shim.write_text(text.replace("{rpmbuild}", real).replace("{python}", sys.executable))
+    shim.chmod(0o755)
+    return directory
+
+
+def _rpmbuild_walls(times_file: Path) -> dict[tuple[str, str], float]:
+    """(target, SRPM file name) -> seconds of its `rpmbuild --rebuild`, from the TIMES_SHIM log."""
+    out: dict[tuple[str, str], float] = {}
+    if not times_file.exists():
+        return out
+    for line in times_file.read_text().splitlines():
+        start, end, last = line.split(" ", 2)
+        path = Path(last)
+        if path.name.endswith(".src.rpm"):
+            out[(path.parent.name, path.name)] = float(end) - float(start)
+    return out
+
+
+def _startup_costs() -> list[tuple[str, float]]:
+    """Median seconds to start (and end) the processes every run or job starts, doing nothing."""
+    macros = ROOT / "specs" / "host-compat.macros"
+    with tempfile.TemporaryDirectory(prefix="bench-startup-", dir="/tmp") as tmp:
+        cmds = [
+            ("python + import tooling.builds.pipeline (invoke build, once per run)",
+             [sys.executable, "-c", "import tooling.builds.pipeline"]),
+            ("rpmbuild with the host macros, no work (per SRPM and per build)",
+             ["rpmbuild", "--load", str(macros), "-E", "%{?dist}"]),
+            ("bash -c true (rpmbuild runs one shell per stage)", ["bash", "-c", "true"]),
+            ("createrepo_c on an empty directory (per publish)", ["createrepo_c", "-q", tmp]),
+        ]
+        out = []
+        for label, argv in cmds:
+            ts = []
+            for _ in range(5):
+                start = time.perf_counter()
+                subprocess.run(argv, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ts.append(time.perf_counter() - start)
+            out.append((label, statistics.median(ts)))
+    return out
+
+
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def jobs(runs: int) -> None:
     from tests.builds.conftest import FKAPP, FKDOC, LIBFK, write_package
 
     results: dict[int, list[float]] = {1: [], 2: []}
+    last: dict[int, tuple[float, list[tuple[tuple[str, str], pipeline.JobTiming, float, str]]]] = {}
     for _ in range(runs):
         for n in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp:
+            with tempfile.TemporaryDirectory(prefix="bench-jobs-", dir="/tmp") as tmp:
                 specs = Path(tmp) / "specs"
                 specs.mkdir()
                 shutil.copy(ROOT / "specs" / "targets.toml", specs)
@@ -68,15 +146,66 @@ def jobs(runs: int) -> None:
                 shutil.copy(ROOT / "specs" / "host-compat.macros", specs)
                 for name, files in (("libfk", LIBFK), ("fkapp", FKAPP), ("fkdoc", FKDOC)):
                     write_package(specs, name, files)
-                start = time.perf_counter()
-                report = pipeline.run_build(model.load(specs), ["fedora-45", "centos-stream-9"], [],
-                                            builder="rpmbuild", jobs=n, force=False, json_path=None,
-                                            build_dir=Path(tmp) / "build", offline=True,
-                                            cache_dir=Path(tmp) / "cache", console=_quiet())
-                results[n].append(time.perf_counter() - start)
+                shim = _shim(Path(tmp) / "shim", TIMES_SHIM)
+                times_file = Path(tmp) / "rpmbuild-times"
+                old_path = os.environ["PATH"]
+                os.environ["PATH"] = f"{shim}{os.pathsep}{old_path}"
+                os.environ["FORKLIFT_BENCH_RPMBUILD_TIMES"] = str(times_file)
+                timings: dict[tuple[str, str], pipeline.JobTiming] = {}
+                try:
+                    start = time.perf_counter()
+                    report = pipeline.run_build(model.load(specs), ["fedora-45", "centos-stream-9"], [],
+                                                builder="rpmbuild", jobs=n, force=False, json_path=None,
+                                                build_dir=Path(tmp) / "build", offline=True,
+                                                cache_dir=Path(tmp) / "cache", console=_quiet(), timings=timings)
+                    wall = time.perf_counter() - start
+                finally:
+                    os.environ["PATH"] = old_path
+                    del os.environ["FORKLIFT_BENCH_RPMBUILD_TIMES"]
+                results[n].append(wall)
                 assert report.exit_code == 0, [r.message for r in report.records]
+                walls = _rpmbuild_walls(times_file)
+                # the SRPMs are built with rpmbuild too (through the shim): those are part of "SRPM"
+                rows = []
+                for r in report.records:
+                    rows.append(((r.target, r.package), timings[(r.target, r.package)],
+                                 walls.get((r.target, f"{r.nvr}.src.rpm"), 0.0), r.status))
+                last[n] = (wall, rows)
     for n, ts in results.items():
         print(f"--jobs {n}: median {statistics.median(ts):.2f} s over {len(ts)} runs ({', '.join(f'{t:.2f}' for t in ts)})")
+    speedup = statistics.median(results[1]) / statistics.median(results[2])
+    print(f"speed-up --jobs 2 against --jobs 1: {speedup:.2f}x (goal >= 1.6x: {'met' if speedup >= 1.6 else 'not met'})"
+          f"  [{_load()}]")
+    for n, (wall, rows) in sorted(last.items()):
+        print(f"\nwhere the time went, last run with --jobs {n} ({wall:.2f} s wall), seconds per job:")
+        head = ("job", "lock", "SRPM", "plan", "queued", "start-up", "rpmbuild", "collect", "publish")
+        print(f"  {head[0]:<26}" + "".join(f"{h:>9}" for h in head[1:]))
+        serial = {"lock": rows[0][1].lock if rows else 0.0, "SRPM": 0.0, "plan": 0.0, "publish": 0.0}
+        planned: set[str] = set()
+        builds = 0.0
+        for (tname, pkg), t, rpmbuild_s, status in rows:
+            startup = t.startup + max(t.build - rpmbuild_s, 0.0)  # pool hand-over + builder outside rpmbuild
+            print(f"  {tname + '/' + pkg:<26}" + "".join(f"{v:9.3f}" for v in (
+                t.lock, t.prepare, t.plan, t.queued, startup, rpmbuild_s, t.collect, t.publish)) + f"  {status}")
+            serial["SRPM"] += t.prepare
+            if tname not in planned:
+                serial["plan"] += t.plan
+                planned.add(tname)
+            serial["publish"] += t.publish
+            builds += t.startup + t.build + t.collect
+        total_serial = sum(serial.values())
+        print("  start-up = thread pool hand-over + the builder outside rpmbuild (BuildRequires checks and their "
+              "processes, hw_info, moving the RPMs); SRPM = render, sources, rpmbuild -bs, header")
+        print(f"  in the main thread, one after another: {total_serial:.2f} s ("
+              + ", ".join(f"{k} {v:.2f}" for k, v in serial.items()) + ")")
+        print(f"  builds in the worker threads (start-up + builder + collect), summed: {builds:.2f} s")
+        if n == 2 and builds > 0:
+            # Amdahl with what this run measured: the serial part stays, the builds split over 2 workers
+            print(f"  bound for --jobs 2 with this serial part (builds split perfectly over 2): "
+                  f"{(total_serial + builds) / (total_serial + builds / 2):.2f}x")
+    print("\nprocess start-up, doing nothing (median of 5):")
+    for label, secs in _startup_costs():
+        print(f"  {label:<72} {secs:6.3f} s")
 
 
 # rpmbuild behind a shim that stamps each output line with seconds since start, so the
@@ -125,7 +254,8 @@ def overhead(mirrors: list[str]) -> None:
         (shim / "rpmbuild").write_text(STAMP_SHIM.replace("{rpmbuild}", real).replace("{python}", sys.executable))
         (shim / "rpmbuild").chmod(0o755)
         os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
-        os.environ["GOCACHE"] = str(Path(tmp) / "gocache-toolchain")  # cold, like the bare run below
+        # cold, like the bare run below: the rpmbuild builder sets GOCACHE itself, under this root
+        os.environ["FORKLIFT_BUILD_CACHE"] = str(Path(tmp) / "cache-toolchain")
         start = time.perf_counter()
         report = pipeline.run_build(matrix, ["fedora-45"], [engine.name], builder="rpmbuild", jobs=1, force=True,
                                     json_path=None, build_dir=build_dir, offline=True, mirrors=mirrors,
@@ -170,19 +300,161 @@ def overhead(mirrors: list[str]) -> None:
     print(f"overhead: {100 * (toolchain - bare) / bare:.1f} % (goal within 15 %)")
 
 
+GO_PACKAGES = ("moby-engine-dm", "docker-cli", "containerd")
+
+
+def _go_packages(matrix: model.Matrix, target: str) -> list[str]:
+    """The Go packages this target builds (containerd only where the distro lacks it)."""
+    return [p.name for t, p in matrix.pairs([target], list(GO_PACKAGES))]
+
+
+def _bench_root(kind: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir="/tmp"))
+
+
+def _private_caches(root: Path) -> Path:
+    """Point the Go build cache and the source cache at ``root``; returns the Go cache root."""
+    go = root / "forklift-cache"
+    os.environ["FORKLIFT_BUILD_CACHE"] = str(go)
+    os.environ["FORKLIFT_CACHE"] = str(root / "sources")
+    return go
+
+
+def _du(path: Path) -> str:
+    res = subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True, check=False)
+    return res.stdout.split("\t")[0] if res.returncode == 0 else "?"
+
+
+def _build_go(matrix: model.Matrix, target: str, build_dir: Path, mirrors: list[str], jobs: int,
+              ) -> tuple[float, list[tuple[str, float, list[tuple[str, float]]]]]:
+    """Build the target's Go packages (rpmbuild, stamped); wall seconds and per package (seconds, stages)."""
+    pkgs = _go_packages(matrix, target)
+    print(f"[{time.strftime('%H:%M:%S')}] {target}: {', '.join(pkgs)}  ({_load()})", flush=True)
+    start = time.perf_counter()
+    report = pipeline.run_build(matrix, [target], pkgs, builder="rpmbuild", jobs=jobs, force=True, json_path=None,
+                                build_dir=build_dir, offline=True, mirrors=mirrors, console=_quiet())
+    wall = time.perf_counter() - start
+    bad = [f"{r.package}: {r.status} {r.message}" for r in report.records if r.status != "built"]
+    if bad:
+        raise SystemExit(f"{target}: " + "\n".join(bad))
+    per = []
+    for r in report.records:
+        log = build_dir / "results" / target / r.package / "build.log"
+        per.append((r.package, r.seconds, phases(log, r.seconds)))
+    print(f"  {wall:.1f} s: " + ", ".join(f"{p} {s:.1f} s" for p, s, _ in per), flush=True)
+    return wall, per
+
+
+def _print_stages(per: list[tuple[str, float, list[tuple[str, float]]]]) -> None:
+    for pkg, secs, stages in per:
+        # phases() was given the job's own time: its last entry is the builder outside rpmbuild
+        named = [*stages[:-1], ("builder outside rpmbuild", stages[-1][1])] if stages else []
+        print(f"    {pkg:<16} {secs:6.1f} s  " + ", ".join(f"{n} {s:.1f}" for n, s in named if s >= 0.05))
+
+
+def matrix_bench(first: str, extra: list[str] | None, mirrors: list[str], jobs: int, keep: bool) -> None:
+    matrix = model.load()
+    others = extra if extra is not None else [t for t in matrix.targets if t != first]
+    root = _bench_root("matrix")
+    go = _private_caches(root)
+    shim = _shim(root / "shim", STAMP_SHIM)
+    os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
+    print(f"bench root {root}; Go build cache {go} (empty); --jobs {jobs}")
+    try:
+        cold, cold_per = _build_go(matrix, first, root / "build", mirrors, jobs)
+        print(f"  Go build cache after {first}: {_du(go)}")
+        warm: list[tuple[str, float, list[tuple[str, float, list[tuple[str, float]]]]]] = []
+        for t in others:
+            secs, per = _build_go(matrix, t, root / "build", mirrors, jobs)
+            warm.append((t, secs, per))
+    finally:
+        os.environ["PATH"] = os.environ["PATH"].split(os.pathsep, 1)[1]
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    total = cold + sum(s for _, s, _ in warm)
+    ratio = total / cold
+    print(f"\n{first} cold (empty Go cache): {cold:.1f} s")
+    _print_stages(cold_per)
+    for t, secs, per in warm:
+        print(f"{t} with the cache: {secs:.1f} s")
+        _print_stages(per)
+    print(f"all {1 + len(warm)} targets: {total:.1f} s = {ratio:.2f}x the first target's cold build "
+          f"(goal <= 1.5x: {'met' if ratio <= 1.5 else 'not met'})"
+          + ("" if extra is None else f" [only --targets {' '.join(others)}]") + f"  [{_load()}]")
+    if warm:
+        mean = sum(s for _, s, _ in warm) / len(warm)
+        full = len(matrix.targets)
+        print(f"  per extra target: mean {mean:.1f} s = {mean / cold:.2f}x cold; at this rate all {full} targets "
+              f"would take {(cold + mean * (full - 1)) / cold:.2f}x (goal 1.5x allows {0.5 / (full - 1):.3f}x "
+              "per extra target)")
+
+
+def checkout_bench(target: str, mirrors: list[str], keep: bool) -> None:
+    root = _bench_root("checkout")
+    go = _private_caches(root)
+    shim = _shim(root / "shim", STAMP_SHIM)
+    env = dict(os.environ, PATH=f"{shim}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    matrix = model.load()
+    pkgs = _go_packages(matrix, target)
+    results = []
+    try:
+        for name in ("first", "second"):
+            clone = root / name
+            subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+            argv = [str(Path(sys.executable).parent / "invoke"), "build", "-t", target, "--builder", "rpmbuild",
+                    "--force", *(a for p in pkgs for a in ("-p", p)), *(a for m in mirrors for a in ("--mirror", m))]
+            # the clone's own tooling, not this checkout's (the venv's editable install points here)
+            cenv = dict(env, PYTHONPATH=str(clone))
+            print(f"[{time.strftime('%H:%M:%S')}] {name} clone {clone}: Go cache {_du(go)}  ({_load()})", flush=True)
+            start = time.perf_counter()
+            res = subprocess.run(argv, cwd=clone, env=cenv, capture_output=True, text=True, check=False)
+            wall = time.perf_counter() - start
+            if res.returncode != 0:
+                raise SystemExit(f"{name} clone: invoke build failed ({res.returncode}):\n{res.stdout[-3000:]}"
+                                 f"\n{res.stderr[-3000:]}")
+            per = []
+            for pkg in pkgs:
+                log = clone / "build" / "results" / target / pkg / "build.log"
+                per.append((pkg, phases(log, 0.0)))
+            results.append((name, wall, per))
+            print(f"  {wall:.1f} s", flush=True)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    (_, cold, cold_per), (_, warm, warm_per) = results
+    for label, secs, per in (("first clone, empty Go cache", cold, cold_per),
+                             ("second clone, the first clone's Go cache", warm, warm_per)):
+        print(f"{target} {label}: {secs:.1f} s (invoke build, process start to exit)")
+        for pkg, stages in per:
+            print(f"    {pkg:<16} " + ", ".join(f"{n} {s:.1f}" for n, s in stages[:-1] if s >= 0.05))
+    print(f"second checkout {cold / warm:.2f}x faster than cold (goal >= 3x: "
+          f"{'met' if cold / warm >= 3 else 'not met'})  [{_load()}]")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("noop", "jobs", "overhead"))
+    ap.add_argument("what", choices=("noop", "jobs", "overhead", "matrix", "checkout"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--build-dir", type=Path, default=ROOT / "build")
     ap.add_argument("--mirror", action="append", default=[])
+    ap.add_argument("--first", default="centos-stream-9", help="matrix: the target built cold")
+    ap.add_argument("--targets", nargs="+", default=None,
+                    help="matrix: the targets built after it (default: every other target)")
+    ap.add_argument("--target", default="fedora-45", help="checkout: the target built in the clones")
+    ap.add_argument("--jobs", type=int, default=1, help="matrix: invoke build --jobs (default 1, as invoke build)")
+    ap.add_argument("--keep", action="store_true", help="matrix, checkout: keep the /tmp/bench-* directory")
     args = ap.parse_args()
+    mirrors = args.mirror or [f"dir:{ROOT / '.cache' / 'upstream'}"]
     if args.what == "noop":
         noop(args.runs, args.build_dir)
     elif args.what == "jobs":
         jobs(args.runs)
+    elif args.what == "matrix":
+        matrix_bench(args.first, args.targets, mirrors, args.jobs, args.keep)
+    elif args.what == "checkout":
+        checkout_bench(args.target, mirrors, args.keep)
     else:
-        overhead(args.mirror or [f"dir:{ROOT / '.cache' / 'upstream'}"])
+        overhead(mirrors)
 
 
 if __name__ == "__main__":

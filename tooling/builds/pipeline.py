@@ -82,6 +82,29 @@ def select_builder(name: str, build_dir: Path, mock_config_dir: Path | None = No
 
 
 @dataclass
+class JobTiming:
+    """Where one job's wall time went, in seconds: read by tests/bench/bench_build.py, changes nothing."""
+
+    lock: float = 0.0  # acquiring build/.forklift.lock (once per run: the same for every job of the run)
+    prepare: float = 0.0  # render, sources, SRPM (only when its inputs changed), header of this (target, package)
+    plan: float = 0.0  # its target's dependency plan (once per target: the same for the target's jobs)
+    queued: float = 0.0  # build phase start until handed to the pool: its dependencies, a free slot, scheduling
+    startup: float = 0.0  # handed to the pool until the builder runs in a worker thread
+    build: float = 0.0  # the builder (BuildRequires, rpmbuild or mock)
+    collect: float = 0.0  # the builder returned until the scheduler took its result
+    publish: float = 0.0  # createrepo_c + atomic swap of the repository, and the cache entry
+
+
+def _timed_build(builder: Builder, job: Job, timing: JobTiming, submitted: float) -> BuildResult:
+    began = time.monotonic()
+    timing.startup = began - submitted
+    try:
+        return builder.build(job)
+    finally:
+        timing.build = time.monotonic() - began
+
+
+@dataclass
 class Node:
     prepared: Prepared
     deps: tuple[str, ...]  # package names of the same target
@@ -126,7 +149,10 @@ def run_build(
     mirrors: list[str] | None = None,
     console: Console | None = None,
     mock_config_dir: Path | None = None,
+    timings: dict[tuple[str, str], JobTiming] | None = None,
 ) -> BuildReport:
+    """Build ``targets`` x ``packages``; ``timings``, when given, is filled with a JobTiming per
+    (target, package) that got that far (tests/bench/bench_build.py)."""
     from tooling.sources.api import sources_config
 
     out = console or Console(highlight=False, width=None if Console().is_terminal else 150)
@@ -139,7 +165,10 @@ def run_build(
     ensure_writable_dir(build_dir, "--build-dir")
     if json_path is not None:
         ensure_writable_file(json_path, "--json")
+    times = timings if timings is not None else {}
+    locking = time.monotonic()
     with BuildLock(build_dir), _sigterm_as_interrupt():
+        locked = time.monotonic() - locking
         chosen, reason = select_builder(builder, build_dir, mock_config_dir)
         out.print(f"builder: {chosen.name} ({reason})", highlight=False, markup=False)
         report = BuildReport(builder=chosen.name, builder_reason=reason, jobs=jobs, dry_run=dry_run)
@@ -151,6 +180,9 @@ def run_build(
         for target, package in pairs:
             record = Record(target=target.name, package=package.name)
             report.records.append(record)
+            timing = times.setdefault((target.name, package.name), JobTiming())
+            timing.lock = locked
+            began = time.monotonic()
             try:
                 result = prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name,
                                  cache=src_cache, mirrors=mirror_list, offline=offline, memo=memo)
@@ -163,6 +195,8 @@ def run_build(
                 out.print(f"failed: {package.name} for {target.name} (SRPM)", highlight=False, markup=False)
                 out.print(record.message, highlight=False, markup=False, soft_wrap=True)
                 continue
+            finally:
+                timing.prepare = time.monotonic() - began
             if isinstance(result, list):
                 record.status = "missing-sources"
                 record.message = "\n".join(m.describe() for m in result)
@@ -176,19 +210,22 @@ def run_build(
         for tname in list(by_target):
             by_target[tname] = _leave_out_dependents(tname, by_target[tname], report)
         for tname, prepared in by_target.items():
+            began = time.monotonic()
             deps = plan.dependencies([p.info for p in prepared], matrix.packages)
             plan.plan_layers([p.info for p in prepared], matrix.packages)  # raises on a cycle, before any build
+            planned = time.monotonic() - began
             for p in prepared:
                 record = next(r for r in report.records if (r.target, r.package) == (tname, p.package.name))
                 nodes[(tname, p.package.name)] = Node(
                     prepared=p, deps=deps[p.info.name], record=record,
                     resultdir=build_dir / "results" / tname / p.package.name)
+                times[(tname, p.package.name)].plan = planned
         _skip_dependents_of_missing(nodes, report)
         if dry_run:
             _print_plan(out, nodes, by_target)
         else:
             try:
-                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix)
+                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix, times)
             except ForkliftError:  # interrupted: still say what happened, in the table and the report
                 memo.save()
                 report.seconds = time.monotonic() - start
@@ -272,7 +309,8 @@ def _print_plan(out: Console, nodes: dict[tuple[str, str], Node], by_target: dic
 
 
 def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Path, cache: BuildCache,
-             memo: HashMemo, jobs: int, force: bool, out: Console, matrix: Matrix) -> None:
+             memo: HashMemo, jobs: int, force: bool, out: Console, matrix: Matrix,
+             times: dict[tuple[str, str], JobTiming]) -> None:
     done: dict[tuple[str, str], dict[str, str]] = {}  # node -> {rpm name: sha256} of its results
     failed: set[tuple[str, str]] = set()
     running: dict[Future[BuildResult], tuple[Node, float]] = {}
@@ -280,6 +318,7 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     settings = dict(builder.settings())
     host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
     work_root = build_dir / "work"
+    phase_start = time.monotonic()
     with ThreadPoolExecutor(max_workers=jobs) as pool, Progress(out) as progress:
         try:
             while pending or running:
@@ -306,14 +345,18 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                                              {d[1]: done[d] for d in dep_ids})
                         entry = cache.get(*nid)
                         repo_dir = build_dir / "repos" / tname
+                        timing = times.setdefault(nid, JobTiming())
                         if not force and entry and entry.key == node.key and entry.valid_in(node.resultdir):
+                            timing.queued = time.monotonic() - phase_start
                             node.record.status = "cached"
                             node.record.nvr = entry.nvr
                             node.record.rpms = sorted(entry.rpms)
                             node.record.resultdir = str(node.resultdir)
                             have = {p.name for p in repo.packages(repo_dir)}
                             if not set(entry.rpms) <= have:
+                                began = time.monotonic()
                                 repo.publish(repo_dir, [node.resultdir / n for n in sorted(entry.rpms)])
+                                timing.publish = time.monotonic() - began
                             done[nid] = dict(entry.rpms)
                             del pending[nid]
                             changed = True
@@ -325,7 +368,9 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                             shutil.rmtree(job.workdir)
                         cache.drop(*nid)
                         progress.started(tname, nid[1], node.resultdir)
-                        running[pool.submit(builder.build, job)] = (node, time.monotonic())
+                        submitted = time.monotonic()
+                        timing.queued = submitted - phase_start
+                        running[pool.submit(_timed_build, builder, job, timing, submitted)] = (node, submitted)
                         del pending[nid]
                         changed = True
                 if not running:
@@ -340,11 +385,15 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                     nid = node.id
                     result = fut.result()
                     node.record.seconds = time.monotonic() - started
+                    timing = times[nid]
+                    timing.collect = node.record.seconds - timing.startup - timing.build
                     node.record.resultdir = str(node.resultdir)
                     if result.ok:
                         rpms = result.rpms or binary_rpms(node.resultdir)
+                        began = time.monotonic()
                         repo.publish(build_dir / "repos" / nid[0], rpms)
                         entry = cache.put(nid[0], nid[1], node.key, node.prepared.info.nvr, rpms, memo)
+                        timing.publish = time.monotonic() - began
                         done[nid] = dict(entry.rpms)
                         node.record.status = "built"
                         node.record.rpms = [p.name for p in rpms]
