@@ -3,7 +3,6 @@ verification is gpg.verify_rpms, against one public key)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +160,9 @@ def payload_files(path: Path) -> dict[str, bytes]:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from tooling.builds.cache import file_sha256
+
+    return file_sha256(path)
 
 
 def compare_evr(a: RpmInfo, b: RpmInfo) -> int:
