@@ -25,6 +25,7 @@ from tooling import repo as repo_mod
 from tooling.errors import ForkliftError
 from tooling.model import Target
 from tooling.release import gpg, publish, sign
+from tooling.smoke.packages import read_repo
 
 GUEST_ROOT = "/forklift/published"  # where the payload disk shows the tree in the guest
 GUEST_REFUSED = "/forklift/refused"
@@ -74,11 +75,6 @@ def throwaway_key(cache_dir: Path) -> gpg.KeyConfig:
     return gpg.KeyConfig("the smoke test's throw-away key", key_file=secret)
 
 
-def _binary_rpms(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.rpm") if not p.name.endswith(".src.rpm")
-                  and "-debuginfo-" not in p.name and "-debugsource-" not in p.name)
-
-
 def signed_tree(target: Target, prev: Path, current: Path, work: Path, cfg: gpg.KeyConfig) -> SignedTree:
     """Sign and publish N-1 (stable) and N (test) into ``work/published``; the refused repository
     into ``work/refused``. URLs in both .repo files are the guest's (GUEST_ROOT)."""
@@ -86,13 +82,13 @@ def signed_tree(target: Target, prev: Path, current: Path, work: Path, cfg: gpg.
     base_url = f"file://{GUEST_ROOT}"
     for channel, source in (("stable", prev), ("test", current)):
         build_dir = work / f"build-{channel}"
-        repo_mod.publish(build_dir / "repos" / target.name, _binary_rpms(source))
+        repo_mod.publish(build_dir / "repos" / target.name, [r.path for r in read_repo(source).rpms])
         sign.sign_repo(build_dir, target.name, cfg)
         publish.publish(build_dir, target, dest, channel, cfg, keep=2, base_url=base_url)
     refused = work / "refused"
     unsigned = refused / "unsigned"
     unsigned.mkdir(parents=True)
-    for rpm in _binary_rpms(current):
+    for rpm in [r.path for r in read_repo(current).rpms]:
         shutil.copy2(rpm, unsigned / rpm.name)
     sign.createrepo(unsigned)
     with gpg.open_signer(cfg) as signer:

@@ -244,11 +244,10 @@ class VmProvisioner:
                 "FORKLIFT_SIGNING_KEY": tree.key_id,
             }
         else:
-            shutil.copytree(repo, d / "repo",
-                            ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+            binary_only = shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*")
+            shutil.copytree(repo, d / "repo", ignore=binary_only)
             if prev is not None:
-                shutil.copytree(prev, d / "repo-prev",
-                                ignore=shutil.ignore_patterns("*.src.rpm", "*-debuginfo-*", "*-debugsource-*"))
+                shutil.copytree(prev, d / "repo-prev", ignore=binary_only)
             for rpm in extra:
                 shutil.copy2(rpm, d / "repo" / rpm.name)
             for repo_copy in [d / "repo", *([d / "repo-prev"] if prev is not None else [])]:
