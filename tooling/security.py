@@ -11,7 +11,10 @@ line a package ships, and how Forklift deals with it::
     severity = "critical (CVSS 9.9)"      # optional, as the advisory gives it
     status = "patched"                     # patched | fixed | not-affected | open
     patches = ["f9155186...patch"]         # patched: file names of the package's Patch entries
-    tests = ["./pkg/authorization"]        # patched: Go packages whose upstream tests %check runs
+    tests = ["./pkg/authorization"]        # patched: Go packages whose upstream tests %check runs;
+                                           # "./daemon:^TestCreateIfNotExists" runs only the tests that
+                                           # regexp selects (go test -run) where the package's others
+                                           # need root or a daemon
     fixed_in = "1.7.29"                    # fixed: the upstream version with the fix (<= the shipped one)
     reason = "..."                         # not-affected and open: why; anything else: a note
     upstream = ["moby 25.0 d5986c0430"]    # optional: where the fix is upstream
@@ -31,6 +34,7 @@ from tooling.model import Matrix, Package, _Table, read_toml
 
 SECURITY_FILE = "security.toml"
 STATUSES = ("patched", "fixed", "not-affected", "open")
+_TEST = re.compile(r"^\./[\w./-]+(:[^\s'\\]+)?$")
 _ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$")
 
 
@@ -65,13 +69,26 @@ class Record:
         return [c for c in self.cves if c.status == status]
 
     @property
-    def check_tests(self) -> tuple[str, ...]:
-        """The Go packages whose tests %check runs: every patched CVE's ``tests``, once, in order."""
+    def check_tests(self) -> tuple[GoTest, ...]:
+        """What %check runs: every patched CVE's ``tests``, once, in order."""
         seen: dict[str, None] = {}
         for c in self.by_status("patched"):
             for t in c.tests:
                 seen.setdefault(t, None)
-        return tuple(seen)
+        return tuple(GoTest.parse(t) for t in seen)
+
+
+@dataclass(frozen=True)
+class GoTest:
+    """One ``go test`` run of %check: a package, and optionally the -run regexp that selects its tests."""
+
+    package: str
+    run: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> GoTest:
+        package, _, run = text.partition(":")
+        return cls(package, run)
 
 
 def load(package: Package) -> Record | None:
@@ -120,6 +137,10 @@ def _load_cve(t: _Table, package: Package, patch_files: set[str], seen: set[str]
         reason=t.get("reason", str, "").strip(), upstream=t.str_list("upstream", ()),
     )
     t.no_unknown()
+    for test in cve.tests:
+        if not _TEST.match(test):
+            raise DataError(t.path, f"{t.key}.tests", f"{test!r} is not ./PACKAGE or ./PACKAGE:REGEXP",
+                            hint="a Go package path relative to the source tree, optionally ':' and a go test -run regexp")
     if status == "patched":
         if not cve.patches:
             raise DataError(t.path, f"{t.key}.patches", "a patched CVE names the Patch files that fix it")
@@ -239,4 +260,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["SECURITY_FILE", "STATUSES", "Cve", "Record", "load", "load_all", "render_markdown"]
+__all__ = ["SECURITY_FILE", "STATUSES", "Cve", "GoTest", "Record", "load", "load_all", "render_markdown"]

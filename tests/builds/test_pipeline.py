@@ -144,3 +144,26 @@ def test_interrupted_build_stops_children_and_publishes_nothing(test_specs: Path
     assert leftover.stdout.strip() == "", "a build process survived"
     assert not (tmp_path / "build" / "repos" / "fedora-45").exists()
     assert not (tmp_path / "build" / "cache" / "fedora-45" / "fkdoc.json").exists()
+
+
+def _started(out: str) -> list[str]:
+    return [line.split(" ...")[0].removeprefix("building ") for line in out.splitlines() if line.startswith("building ")]
+
+
+def test_longest_chain_starts_first_and_build_times_steer_the_next_run(test_specs: Path, tmp_path: Path) -> None:
+    targets = ("fedora-45", "centos-stream-9")
+    report, out = build(test_specs, tmp_path, targets=targets, jobs=1)
+    assert set(statuses(report).values()) == {"built"}, out
+    started = _started(out)
+    # libfk -> fkapp is the longest chain: both libfk builds start before anything else
+    # (name order would have started centos-stream-9's fkdoc first)
+    assert started[:2] == ["libfk for centos-stream-9", "libfk for fedora-45"], started
+    recorded = json.loads((tmp_path / "build" / "cache" / "durations.json").read_text())
+    assert set(recorded) == {f"{t}/{p}" for t in targets for p in ("libfk", "fkapp", "fkdoc")}
+    assert all(s > 0 for s in recorded.values()), recorded
+
+    # with fkdoc on record as the slowest by far, it goes first on the next run
+    recorded.update({f"{t}/fkdoc": 500.0 for t in targets})
+    (tmp_path / "build" / "cache" / "durations.json").write_text(json.dumps(recorded))
+    _, out = build(test_specs, tmp_path, targets=targets, jobs=1, force=True)
+    assert _started(out)[:2] == ["fkdoc for centos-stream-9", "fkdoc for fedora-45"], out

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tooling import repo
+from tooling.builds import plan
 from tooling.builds.plan import SrpmInfo, plan_layers, read_srpm
 from tooling.errors import ForkliftError
 from tooling.run import run
@@ -90,3 +91,26 @@ def test_publish_failure_leaves_repo_unchanged(tmp_path: Path) -> None:
         repo.publish(repo_dir, [junk])
     assert os.readlink(repo_dir) == before
     assert not [p for p in (tmp_path / "repos" / ".t.d").iterdir() if p.name.startswith("staging-")]
+
+
+def test_critical_path_puts_the_head_of_the_longest_chain_first() -> None:
+    a, b, c, d = ("t", "lib"), ("t", "app"), ("t", "doc"), ("u", "lib")
+    deps = {a: [], b: [a], c: [], d: []}
+    prio = plan.critical_path(deps, {a: 10.0, b: 30.0, c: 35.0, d: 1.0})
+    # lib is worth its own 10 s plus the 30 s of app that waits for it
+    assert prio == {a: 40.0, b: 30.0, c: 35.0, d: 1.0}
+    assert sorted(deps, key=lambda j: -prio[j])[0] == a
+    # unknown costs count 1 each: the chain still wins over a lone job
+    assert plan.critical_path(deps, {})[a] == 2.0
+
+
+def test_estimated_costs_fall_back_to_the_package_then_the_median() -> None:
+    history = {("fedora-45", "engine"): 100.0, ("fedora-44", "engine"): 80.0, ("fedora-45", "cli"): 30.0,
+               ("fedora-45", "doc"): 2.0}
+    jobs = [("fedora-45", "engine"), ("rhel-9", "engine"), ("rhel-9", "selinux")]
+    assert plan.estimated_costs(jobs, history) == {
+        ("fedora-45", "engine"): 100.0,  # its own last time
+        ("rhel-9", "engine"): 90.0,  # the package's mean elsewhere
+        ("rhel-9", "selinux"): 80.0,  # never built: the median of what was (2, 30, 80, 100)
+    }
+    assert plan.estimated_costs(jobs, {}) == dict.fromkeys(jobs, 1.0)

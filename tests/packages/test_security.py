@@ -54,7 +54,8 @@ def test_patched_cves_have_their_patches_and_tests_in_the_spec(render_pkg: Rende
     assert re.search(r"^%autosetup -p1\b", spec.section("prep"), re.M)
     check = spec.section("check", expanded=True)
     for test in record.check_tests:
-        assert re.search(rf"go test .*\\\n?.*{re.escape(test)}\b", check), (test, check)
+        run = rf"-run '{re.escape(test.run)}' " if test.run else ""
+        assert re.search(rf"go test .*\\\n? *{run}{re.escape(test.package)}$", check, re.M), (test, check)
 
 
 @pytest.mark.parametrize("package", sorted(RECORDS))

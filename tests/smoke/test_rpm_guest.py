@@ -33,7 +33,7 @@ STEPS = (
     "remove-keeps-data", "reinstall-data",
 )
 CHECKS = ("versions", "storage-config-error", "storage-setup", "storage-idempotent", "engine-start", "image-load",
-          "container-run", "engine-stop", "thin-check")
+          "container-run", "container-cp", "engine-stop", "thin-check")
 NO_SELINUX_HERE = ("selinux-enforcing", "selinux-engine-domain", "selinux-labels", "selinux-no-avc")
 
 

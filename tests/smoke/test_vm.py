@@ -19,7 +19,7 @@ from tooling.smoke import smoke
 
 STORAGE_AND_ENGINE = (
     "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
-    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "engine-stop",
+    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "container-cp", "engine-stop",
     "thin-check",
 )
 NOT_ON_DEBIAN = ("selinux-enforcing", "selinux-engine-domain", "selinux-no-avc", "rpm-verify")

@@ -114,6 +114,21 @@ class BuildCache:
         atomic_write_text(self._path(target, package), json.dumps(dataclasses.asdict(entry), indent=1, sort_keys=True))
         return entry
 
+    def durations(self) -> dict[tuple[str, str], float]:
+        """Seconds each (target, package) took when it was last built: the scheduler's estimates."""
+        try:
+            data = json.loads((self.root / "durations.json").read_text())
+            return {(t, p): float(s) for key, s in data.items() for t, _, p in [key.partition("/")]}
+        except (FileNotFoundError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def record_durations(self, seconds: Mapping[tuple[str, str], float]) -> None:
+        if not seconds:
+            return
+        merged = self.durations() | dict(seconds)
+        data = {f"{t}/{p}": round(s, 2) for (t, p), s in sorted(merged.items())}
+        atomic_write_text(self.root / "durations.json", json.dumps(data, indent=1))
+
     def drop(self, target: str, package: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(target, package))

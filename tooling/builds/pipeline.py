@@ -7,9 +7,12 @@
 3. Plan each target's layers from the SRPM headers (tooling.builds.plan). A
    cycle or an internal dependency nobody provides stops here, before any build.
 4. Run the builds: a job starts once the builds it needs are published;
-   up to --jobs run at once. A build whose cache key is unchanged and whose
-   results exist is skipped. Each success is published to
-   build/repos/<target>/ at once (atomically), so later builds use it.
+   up to --jobs run at once, the ready job with the longest chain of work
+   behind it first (plan.critical_path, from the build times of earlier runs
+   in build/cache/durations.json). A build whose cache key is unchanged and
+   whose results exist is skipped. Each success is published to
+   build/repos/<target>/ (atomically) by one publisher thread, while the
+   scheduler starts the next builds; its dependents start once it is published.
 5. Summary table, --json report, exit code 0 (all built), 1 (a build failed)
    or 3 (nothing failed, but packages were left out for missing sources).
 
@@ -41,8 +44,9 @@ from tooling.builds.report import BuildReport, Progress, Record
 from tooling.errors import ForkliftError, os_error
 from tooling.fsutil import ensure_writable_dir, ensure_writable_file
 from tooling.lint import host_compat_macros
-from tooling.model import Matrix
+from tooling.model import Matrix, Package, Target
 from tooling.run import CommandError, terminate_all
+from tooling.sources.resolve import MissingSource
 
 BUILDERS = ("auto", "mock", "mock-container", "rpmbuild")
 
@@ -177,15 +181,27 @@ def run_build(
         src_cache, mirror_list = sources_config(cache_dir, mirrors)
         nodes: dict[tuple[str, str], Node] = {}
         by_target: dict[str, list[Prepared]] = {}
-        for target, package in pairs:
-            record = Record(target=target.name, package=package.name)
-            report.records.append(record)
-            timing = times.setdefault((target.name, package.name), JobTiming())
-            timing.lock = locked
+        def timed_prepare(target: Target, package: Package, timing: JobTiming) -> Prepared | list[MissingSource]:
             began = time.monotonic()
             try:
-                result = prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name,
-                                 cache=src_cache, mirrors=mirror_list, offline=offline, memo=memo)
+                return prepare(matrix, target, package, srpm_dir=build_dir / "srpms" / target.name,
+                               cache=src_cache, mirrors=mirror_list, offline=offline, memo=memo)
+            finally:
+                timing.prepare = time.monotonic() - began
+
+        # the SRPMs are made --jobs at a time (rpmbuild -bs and source checks are processes and
+        # file I/O); their results are taken in the order of the pairs, so the report is stable
+        with ThreadPoolExecutor(max_workers=jobs) as prep_pool:
+            made = []
+            for target, package in pairs:
+                timing = times.setdefault((target.name, package.name), JobTiming())
+                timing.lock = locked
+                made.append(prep_pool.submit(timed_prepare, target, package, timing))
+        for (target, package), fut in zip(pairs, made, strict=True):
+            record = Record(target=target.name, package=package.name)
+            report.records.append(record)
+            try:
+                result = fut.result()
             except (ForkliftError, OSError) as exc:
                 # a spec that does not render or build into an SRPM, a source with wrong bytes: this
                 # package fails, the others go on
@@ -195,8 +211,6 @@ def run_build(
                 out.print(f"failed: {package.name} for {target.name} (SRPM)", highlight=False, markup=False)
                 out.print(record.message, highlight=False, markup=False, soft_wrap=True)
                 continue
-            finally:
-                timing.prepare = time.monotonic() - began
             if isinstance(result, list):
                 record.status = "missing-sources"
                 record.message = "\n".join(m.describe() for m in result)
@@ -314,20 +328,37 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     done: dict[tuple[str, str], dict[str, str]] = {}  # node -> {rpm name: sha256} of its results
     failed: set[tuple[str, str]] = set()
     running: dict[Future[BuildResult], tuple[Node, float]] = {}
+    publishing: dict[Future[dict[str, str]], Node] = {}
     pending = dict(nodes)
     settings = dict(builder.settings())
     host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
     work_root = build_dir / "work"
+    # longest remaining chain first, by the build times of earlier runs (plan.critical_path)
+    deps = {nid: [(nid[0], d) for d in node.deps if (nid[0], d) in nodes] for nid, node in nodes.items()}
+    priority = plan.critical_path(deps, plan.estimated_costs(nodes, cache.durations()))
+    order = sorted(nodes, key=lambda nid: (-priority[nid], nid))
+    durations: dict[tuple[str, str], float] = {}
     phase_start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=jobs) as pool, Progress(out) as progress:
+
+    def publish(node: Node, rpms: list[Path], timing: JobTiming) -> dict[str, str]:
+        # in the publisher thread: one repository swap at a time, while the scheduler goes on
+        began = time.monotonic()
+        repo.publish(build_dir / "repos" / node.id[0], rpms)
+        entry = cache.put(node.id[0], node.id[1], node.key, node.prepared.info.nvr, rpms, memo)
+        timing.publish = time.monotonic() - began
+        return dict(entry.rpms)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as publisher, \
+            Progress(out) as progress:
         try:
-            while pending or running:
+            while pending or running or publishing:
                 # anything whose dependencies failed is skipped; anything ready is cached or started;
                 # repeat until nothing changes (a cached build can make its dependents ready at once)
                 changed = True
                 while changed:
                     changed = False
-                    for nid, node in sorted(pending.items()):
+                    for nid in [n for n in order if n in pending]:
+                        node = pending[nid]
                         tname = nid[0]
                         dep_ids = [(tname, d) for d in node.deps]
                         if any(d in failed for d in dep_ids):
@@ -354,8 +385,10 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                             node.record.resultdir = str(node.resultdir)
                             have = {p.name for p in repo.packages(repo_dir)}
                             if not set(entry.rpms) <= have:
+                                # through the publisher thread: never two swaps of one repository at once
                                 began = time.monotonic()
-                                repo.publish(repo_dir, [node.resultdir / n for n in sorted(entry.rpms)])
+                                publisher.submit(repo.publish, repo_dir,
+                                                 [node.resultdir / n for n in sorted(entry.rpms)]).result()
                                 timing.publish = time.monotonic() - began
                             done[nid] = dict(entry.rpms)
                             del pending[nid]
@@ -373,14 +406,22 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                         running[pool.submit(_timed_build, builder, job, timing, submitted)] = (node, submitted)
                         del pending[nid]
                         changed = True
-                if not running:
+                if not running and not publishing:
                     if pending:
                         stuck = ", ".join(f"{t}/{p}" for t, p in sorted(pending))
                         raise RuntimeError(f"scheduler made no progress with {stuck} pending")  # a bug
                     break
-                finished, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                waitables: list[Future[Any]] = [*running, *publishing]
+                finished, _ = wait(waitables, timeout=0.5, return_when=FIRST_COMPLETED)
                 progress.refresh()
                 for fut in finished:
+                    if fut in publishing:
+                        node = publishing.pop(fut)
+                        done[node.id] = fut.result()  # a publish that failed raises here, as it did inline
+                        node.record.status = "built"
+                        shutil.rmtree(work_root / node.id[0] / node.id[1], ignore_errors=True)
+                        progress.finished(node.record)
+                        continue
                     node, started = running.pop(fut)
                     nid = node.id
                     result = fut.result()
@@ -390,19 +431,14 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                     node.record.resultdir = str(node.resultdir)
                     if result.ok:
                         rpms = result.rpms or binary_rpms(node.resultdir)
-                        began = time.monotonic()
-                        repo.publish(build_dir / "repos" / nid[0], rpms)
-                        entry = cache.put(nid[0], nid[1], node.key, node.prepared.info.nvr, rpms, memo)
-                        timing.publish = time.monotonic() - began
-                        done[nid] = dict(entry.rpms)
-                        node.record.status = "built"
+                        durations[nid] = timing.build
                         node.record.rpms = [p.name for p in rpms]
-                        shutil.rmtree(work_root / nid[0] / nid[1], ignore_errors=True)
+                        publishing[publisher.submit(publish, node, rpms, timing)] = node
                     else:
                         failed.add(nid)
                         node.record.status = "failed"
                         node.record.message = result.message
-                    progress.finished(node.record)
+                        progress.finished(node.record)
         except KeyboardInterrupt:
             terminate_all()
             stopped = []
@@ -412,6 +448,11 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                 stopped.append("/".join(node.id))
             pool.shutdown(wait=True, cancel_futures=True)
             terminate_all()
+            # a publish under way finishes (each is one atomic swap): what it published is built
+            for pfut, node in publishing.items():
+                with contextlib.suppress(Exception):
+                    done[node.id] = pfut.result()
+                    node.record.status = "built"
             published = sorted("/".join(n.id) for n in nodes.values() if n.record.status == "built")
             what = (f"published before the interrupt: {', '.join(published)}" if published
                     else "nothing was published in this run")
@@ -421,3 +462,5 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
             )
             err.exit_code = 130  # type: ignore[attr-defined]
             raise err from None
+        finally:
+            cache.record_durations(durations)

@@ -30,6 +30,8 @@ from tooling.errors import ForkliftError
 
 _rpm_lock = threading.Lock()  # rpm's macro context is process-global
 
+JobId = tuple[str, str]  # (target, package)
+
 
 @dataclass(frozen=True)
 class SrpmInfo:
@@ -242,4 +244,44 @@ def closure(deps: Mapping[str, tuple[str, ...]], wanted: Iterable[str]) -> set[s
             continue
         out.add(name)
         stack.extend(deps.get(name, ()))
+    return out
+
+
+def estimated_costs(jobs: Iterable[JobId], history: Mapping[JobId, float]) -> dict[JobId, float]:
+    """Each job's expected build time: its last recorded time, else that package's mean on other
+    targets, else the median of everything recorded (1.0 when nothing is)."""
+    known = [s for s in history.values() if s > 0]
+    fallback = sorted(known)[len(known) // 2] if known else 1.0
+    by_package: dict[str, list[float]] = {}
+    for (_, package), seconds in history.items():
+        if seconds > 0:
+            by_package.setdefault(package, []).append(seconds)
+    out: dict[JobId, float] = {}
+    for job in jobs:
+        if history.get(job, 0) > 0:
+            out[job] = history[job]
+        elif job[1] in by_package:
+            out[job] = sum(by_package[job[1]]) / len(by_package[job[1]])
+        else:
+            out[job] = fallback
+    return out
+
+
+def critical_path(deps: Mapping[JobId, Iterable[JobId]], cost: Mapping[JobId, float]) -> dict[JobId, float]:
+    """For each job, its cost plus that of the longest chain of jobs that wait for it: the
+    scheduler starts the ready job with the highest value first (longest remaining path), so the
+    head of a long chain is not left queued behind short independent jobs.
+
+    ``deps`` maps every job to the jobs it needs (all of them keys of ``deps``).
+    """
+    waiting: dict[JobId, list[JobId]] = {j: [] for j in deps}
+    for job, needs in deps.items():
+        for d in needs:
+            waiting[d].append(job)
+    sorter: graphlib.TopologicalSorter[JobId] = graphlib.TopologicalSorter()
+    for job, needs in deps.items():
+        sorter.add(job, *needs)
+    out: dict[JobId, float] = {}
+    for job in reversed(list(sorter.static_order())):  # dependents before what they need
+        out[job] = cost.get(job, 1.0) + max((out[w] for w in waiting[job]), default=0.0)
     return out

@@ -18,8 +18,8 @@ VERSION_CHECKS = ("versions", "rpm-verify")
 CONTAINER_CHECKS = ("versions", "storage-config-error", "rpm-verify")
 VM_CHECKS = (
     "versions", "storage-config-error", "storage-refuses-signature", "storage-wipe-teardown", "storage-loop",
-    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "selinux-enforcing",
-    "selinux-engine-domain", "selinux-labels", "engine-stop", "thin-check", "selinux-no-avc", "rpm-verify",
+    "storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run", "container-cp",
+    "selinux-enforcing", "selinux-engine-domain", "selinux-labels", "engine-stop", "thin-check", "selinux-no-avc", "rpm-verify",
 )
 
 

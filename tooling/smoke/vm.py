@@ -40,7 +40,7 @@ RPM_NATIVE_SCRIPT = GUEST_DIR / "rpm-native.sh"
 # Debian guest and the storage boot: here they would only repeat them), once the engine is up, and at the end
 RPM_SPARE_CHECKS = ("versions", "storage-config-error")
 RPM_ENGINE_CHECKS = ("storage-setup", "storage-idempotent", "engine-start", "image-load", "container-run",
-                     "selinux-enforcing", "selinux-engine-domain", "selinux-labels")
+                     "container-cp", "selinux-enforcing", "selinux-engine-domain", "selinux-labels")
 RPM_FINAL_CHECKS = ("engine-stop", "thin-check", "selinux-no-avc")
 
 

@@ -19,7 +19,8 @@
 #                          stall watchdog reads silence as a hung guest)
 set -u
 ALL="versions storage-config-error storage-refuses-signature storage-refuses-in-use storage-wipe-teardown \
-storage-loop storage-ownership storage-kill-resume storage-setup storage-idempotent engine-start image-load container-run selinux-enforcing \
+storage-loop storage-ownership storage-kill-resume storage-setup storage-idempotent engine-start image-load container-run container-cp \
+selinux-enforcing \
 selinux-engine-domain selinux-labels engine-stop thin-check selinux-no-avc rpm-verify"
 CHECKS=${FORKLIFT_CHECKS:-$ALL}
 LOG=${FORKLIFT_LOG:-/tmp/forklift-smoke}
@@ -311,7 +312,8 @@ check_image_load() {
     docker info >/dev/null 2>&1 || { echo "SKIP: engine not running"; return 2; }
     bb=${FORKLIFT_IMAGE_BUSYBOX:-$(command -v busybox)}
     [ -n "$bb" ] && file_is_static "$bb" || { echo "SKIP: no static busybox for the test image"; return 2; }
-    d=$(mktemp -d); mkdir -p "$d/bin" "$d/tmp"; cp "$bb" "$d/bin/busybox"
+    d=$(mktemp -d); mkdir -p "$d/bin" "$d/tmp" "$d/run" "$d/var"; cp "$bb" "$d/bin/busybox"
+    ln -s /run "$d/var/run"  # absolute, as in most images: container-cp goes through it
     for a in sh echo cat ls; do ln -s busybox "$d/bin/$a"; done
     tar -C "$d" -cf "$LOG/busybox.tar" . && rm -rf "$d"
     docker import "$LOG/busybox.tar" forklift/busybox:smoke > "$LOG/import.out" 2>&1 \
@@ -327,6 +329,28 @@ check_container_run() {
     [ $rc -eq 0 ] || { echo "exit $rc: $out"; return 1; }
     [ "$out" = forklift ] || { echo "unexpected output: $out"; return 1; }
     echo "container wrote and read its filesystem, exit 0"
+}
+
+check_container_cp() {
+    docker image inspect forklift/busybox:smoke >/dev/null 2>&1 || { echo "SKIP: no test image"; return 2; }
+    docker rm -f forklift-cp >/dev/null 2>&1; docker volume rm forklift-cp >/dev/null 2>&1
+    # a volume whose destination passes through the image's absolute /var/run -> /run symlink: docker cp
+    # mounts it through os.Root (the CVE-2026-41568/CVE-2026-42306 patch) and must still follow that link
+    docker create --name forklift-cp --network none -v forklift-cp:/var/run/data forklift/busybox:smoke \
+        /bin/cat /run/data/in > "$LOG/cp.out" 2>&1 || { echo "docker create failed: $(logtail "$LOG/cp.out")"; return 1; }
+    echo "copied in by docker cp $$" > "$LOG/cp-in"
+    docker cp "$LOG/cp-in" forklift-cp:/var/run/data/in >> "$LOG/cp.out" 2>&1 \
+        || { echo "docker cp into the volume failed: $(logtail "$LOG/cp.out")"; return 1; }
+    out=$(docker start -a forklift-cp 2>&1)
+    [ "$out" = "copied in by docker cp $$" ] || { echo "the container read '$out'"; return 1; }
+    back=$(docker cp forklift-cp:/var/run/data/in - 2>>"$LOG/cp.out" | tar -xO) \
+        || { echo "docker cp out of the volume failed: $(logtail "$LOG/cp.out")"; return 1; }
+    [ "$back" = "$out" ] || { echo "docker cp gave back '$back'"; return 1; }
+    docker rm forklift-cp >/dev/null 2>&1
+    vol=$(docker run --rm --network none -v forklift-cp:/d forklift/busybox:smoke /bin/cat /d/in 2>&1)
+    [ "$vol" = "$out" ] || { echo "the volume holds '$vol', not the copied file"; return 1; }
+    docker volume rm forklift-cp >/dev/null 2>&1
+    echo "docker cp into and out of a volume under /var/run -> /run: the volume holds the file"
 }
 
 check_engine_stop() {

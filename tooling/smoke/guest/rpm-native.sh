@@ -202,7 +202,7 @@ step_storage_service() {
     echo "service made $VG/thinpool before the engine started; engine on devicemapper $VG-thinpool"
 }
 
-step_engine_checks() { checks_sh "${FORKLIFT_ENGINE_CHECKS:-image-load container-run}"; }
+step_engine_checks() { checks_sh "${FORKLIFT_ENGINE_CHECKS:-image-load container-run container-cp}"; }
 
 step_data_write() {
     docker image inspect forklift/busybox:smoke >/dev/null 2>&1 || { echo "SKIP: no test image (image-load)"; return 2; }
