@@ -61,6 +61,10 @@ def test_dependency_order_local_repo_and_cache(test_specs: Path, tmp_path: Path)
         assert (b / "results" / "fedora-45" / "libfk" / log).is_file(), log
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["builder"] == "rpmbuild" and data["exit_code"] == 0 and len(data["builds"]) == 3
+    # rpmbuild ran with --noclean; the work directories of the built jobs are gone all the same
+    # (removed in the background once each was published, and waited for before run_build returns)
+    assert "--noclean" in (b / "results" / "fedora-45" / "libfk" / "build.log").read_text()
+    assert not any((b / "work" / "fedora-45").iterdir())
 
     # no-op: everything cached, the repo is not republished
     link = os.readlink(b / "repos" / "fedora-45")

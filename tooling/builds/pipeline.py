@@ -349,7 +349,7 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
         return dict(entry.rpms)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool, ThreadPoolExecutor(max_workers=1) as publisher, \
-            Progress(out) as progress:
+            ThreadPoolExecutor(max_workers=1) as cleaner, Progress(out) as progress:
         try:
             while pending or running or publishing:
                 # anything whose dependencies failed is skipped; anything ready is cached or started;
@@ -419,7 +419,9 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                         node = publishing.pop(fut)
                         done[node.id] = fut.result()  # a publish that failed raises here, as it did inline
                         node.record.status = "built"
-                        shutil.rmtree(work_root / node.id[0] / node.id[1], ignore_errors=True)
+                        # a built job's work directory (sources, build tree, buildroot) goes in the
+                        # background; a failed one stays for a look
+                        cleaner.submit(shutil.rmtree, work_root / node.id[0] / node.id[1], ignore_errors=True)
                         progress.finished(node.record)
                         continue
                     node, started = running.pop(fut)
