@@ -181,7 +181,9 @@ def selinux(c: Context, out: str | None = None, assertions: str | None = None) -
 
 @task(help={"target": "target to test (default: the default target)",
             "via": "provisioner: mock, container or vm (default: vm)",
-            "image": "image path or reference (default: the target's image from specs/targets.toml)",
+            "image": "image path or reference (default: the target's image from specs/targets.toml); with "
+                     "--via vm: a Fedora/CentOS Stream/RHEL cloud image (.qcow2, cloud-init, console on ttyS0), "
+                     "booted from an overlay with a NoCloud seed and the repo on a disk (docs/smoke.md)",
             "engine": "engine under test: rpm (from build/repos/<target>/), standin (stand-in RPMs built "
                       "here from the real specs), debian (known-good docker.io, to check the harness) or a "
                       "directory holding dockerd (default: rpm)",

@@ -20,8 +20,9 @@ if command -v apt-get >/dev/null 2>&1; then
           python3-venv python3-dev libkrb5-dev gcc make cpio zstd xz-utils dnf-plugins-core
           go-md2man cmake pkg-config clang libclang-dev libseccomp-dev libdevmapper-dev
           libsystemd-dev libbtrfs-dev libudev-dev)
-    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 linux-image-amd64 mmdebstrap busybox-static chromium
-          e2fsprogs xfsprogs lvm2 thin-provisioning-tools)
+    # xorriso: the cloud-init NoCloud seed of `invoke smoke --image` (tooling/smoke/cloud.py); qemu-utils: qemu-img
+    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 qemu-utils linux-image-amd64 mmdebstrap busybox-static chromium
+          e2fsprogs xfsprogs lvm2 thin-provisioning-tools xorriso)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -42,8 +43,8 @@ elif command -v dnf >/dev/null 2>&1; then
           checkpolicy policycoreutils selinux-policy-devel selinux-policy-targeted setools-console
           python3-setools python3-cryptography bzip2 gnupg2 git
           python3-devel krb5-devel gcc make cpio zstd xz mock dnf-plugins-core)
-    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 kernel-core mmdebstrap busybox e2fsprogs
-          xfsprogs lvm2 device-mapper-persistent-data)
+    [ $want_test -eq 1 ] && pkgs+=(qemu-system-x86 qemu-img kernel-core mmdebstrap busybox e2fsprogs
+          xfsprogs lvm2 device-mapper-persistent-data xorriso)
     missing=()
     for p in "${pkgs[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
     [ ${#missing[@]} -gt 0 ] && $SUDO dnf install -y "${missing[@]}"

@@ -36,9 +36,17 @@ ENGINES = ("rpm", "standin", "debian")  # standin: tooling/smoke/standin.py
 
 
 def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path,
-                    previous_repo: Path | None = None) -> None:
+                    previous_repo: Path | None = None, image: str | None = None) -> None:
     """Every argument of `invoke smoke`, checked before any work (no image built, no directory made)."""
     matrix.select_targets([target])
+    if image is not None and via == "vm":  # a cloud image (cloud.py): the RPM-native guest's engines only
+        from tooling.smoke import cloud
+
+        if engine not in ("rpm", "standin"):
+            raise ForkliftError(f"--image {image}: a cloud image installs RPMs, not --engine {engine}",
+                                hint="use --engine rpm or standin with --image, or omit --image")
+        cloud.check_image(image)
+        cloud.direct_boot()  # the test-only $FORKLIFT_CLOUD_KERNEL/_INITRD, when set, must name files
     if previous_repo is not None:
         if via != "vm" or engine != "rpm":
             raise ForkliftError(f"--previous-repo {previous_repo}: only with --via vm --engine rpm",
@@ -68,7 +76,8 @@ def smoke(
     steps: tuple[str, ...] = (),
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
-    check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir, previous_repo=previous_repo)
+    check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir, previous_repo=previous_repo,
+                    image=image)
     tgt = matrix.select_targets([target])[0]
     prov = provisioner(via)
     repo = read_repo(build_dir / "repos" / target)

@@ -22,6 +22,10 @@ like an RPM system for Forklift's packages:
 
 Debian's docker.io and tini packages are downloaded (not installed) into ``debs/``: the
 stand-in engine RPMs carry their binaries (tooling/smoke/standin.py).
+
+``cloud=True`` makes the **cloud-init test image** of tooling/smoke/cloud.py instead: the same
+userland plus ``extra`` (cloud-init), booting the normal ``multi-user.target`` with cloud-init's
+services (no forklift-smoke.target): the smoke run is whatever the NoCloud seed says.
 """
 
 from __future__ import annotations
@@ -122,6 +126,16 @@ fi
 NET_MODULES = ("bridge", "br_netfilter", "veth", "nf_tables", "nft_compat", "nft_chain_nat", "nf_nat",
                "nf_conntrack", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
                "xt_comment", "ipt_REJECT")
+# the cloud-init test image reads its NoCloud seed from an ISO 9660 disk
+CLOUD_MODULES = ("isofs",)
+# cloud-init's configuration in the test image: only the NoCloud seed (no probing of cloud metadata services)
+CLOUD_CFG = """\
+# Forklift's cloud-init test image (tooling/smoke/rpmimage.py): the seed is a NoCloud disk
+datasource_list: [NoCloud, None]
+# what this image lacks (a cloud image has them): a partition to grow, locale data
+resize_rootfs: false
+locale: C.UTF-8
+"""
 MASK = ("systemd-timesyncd.service", "apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
         "fstrim.timer", "logrotate.timer", "man-db.timer", "dpkg-db-backup.timer",
         "systemd-networkd-wait-online.service", "systemd-firstboot.service", "getty.target",
@@ -138,11 +152,17 @@ class RpmImageSpec:
     packages: tuple[str, ...] = PACKAGES
     kernel: str = ""
     extra: tuple[str, ...] = field(default=())  # more Debian packages (SELinux, cloud-init guests)
+    cloud: bool = False  # the cloud-init test image (multi-user.target, cloud-init's units; cloud.py)
 
     def key(self) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps({"format": FORMAT, **asdict(self)}, sort_keys=True).encode())
+        fields = asdict(self)
+        if not self.cloud:
+            del fields["cloud"]  # the keys of the images made before this field existed stay valid
+        h.update(json.dumps({"format": FORMAT, **fields}, sort_keys=True).encode())
         h.update(GUEST_SPEC.encode() + UNIT.encode() + TARGET.encode() + " ".join(MASK).encode())
+        if self.cloud:
+            h.update(CLOUD_CFG.encode() + " ".join(CLOUD_MODULES).encode())
         for name in ("initrd-init.sh", "rpm-run.sh"):
             h.update((GUEST_DIR / name).read_bytes())
         vmlinuz = Path(f"/boot/vmlinuz-{self.kernel}")
@@ -173,12 +193,13 @@ def base_specs(matrix: Matrix, target: Target) -> tuple[str, ...]:
 
 
 def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None = None,
-          extra: tuple[str, ...] = ()) -> RpmImage:
-    """The RPM-native image for ``target``: from the cache, or built now (mmdebstrap ~60 s)."""
+          extra: tuple[str, ...] = (), cloud: bool = False) -> RpmImage:
+    """The RPM-native image for ``target``: from the cache, or built now (mmdebstrap ~60 s).
+    ``cloud``: the cloud-init test image (see the module's docstring)."""
     spec = RpmImageSpec(target.name, target.dist, base_specs(matrix, target), kernel=image_mod.host_kernel(),
-                        extra=extra)
+                        extra=extra, cloud=cloud)
     cache_dir = cache_dir.resolve()
-    final = cache_dir / f"rpm-{spec.suite}-{target.name}-{spec.key()}"
+    final = cache_dir / f"rpm-{'cloud-' if cloud else ''}{spec.suite}-{target.name}-{spec.key()}"
     if (final / "done").exists():
         return _image(final, 0.0)
     for tool in ("mmdebstrap", "mkfs.ext4", "busybox", "depmod", "modprobe", "cpio", "rpm", "rpmbuild"):
@@ -193,9 +214,10 @@ def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None =
         root.mkdir()
         run(["tar", "-C", str(root), "-xf", str(debroot / "root.tar")], log=log)
         shutil.copytree(debroot / "debs", work / "debs")
-        image_mod._install_modules(spec.kernel, image_mod.ROOT_MODULES + NET_MODULES, root)
+        image_mod._install_modules(spec.kernel, image_mod.ROOT_MODULES + NET_MODULES
+                                   + (CLOUD_MODULES if spec.cloud else ()), root)
         run(["depmod", "-b", str(root), spec.kernel], log=log)
-        _configure(root, target)
+        _configure(root, target, cloud=spec.cloud)
         _rpmdb(root, spec, work, cache_dir / "stubs", log)
         size_mib = image_mod._du_mib(root) + 768
         run(["mkfs.ext4", "-q", "-F", "-L", "forkliftroot", "-E", "root_owner=0:0", "-d", str(root),
@@ -214,11 +236,23 @@ def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None =
     return _image(final, time.monotonic() - started)
 
 
+def debroot_dir(cache_dir: Path, suite: str = "bookworm", mirror: str = "http://deb.debian.org/debian",
+                packages: tuple[str, ...] = PACKAGES, extra: tuple[str, ...] = ()) -> Path:
+    """Where _debian_root caches the userland tarball (root.tar) for these inputs (pure)."""
+    key = hashlib.sha256(json.dumps([suite, mirror, packages, extra, DEBS]).encode())
+    return cache_dir / f"debroot-{suite}-{key.hexdigest()[:12]}"
+
+
+def debian_userland(cache_dir: Path, extra: tuple[str, ...] = (), *, log: Path | None = None) -> Path:
+    """The cached Debian userland (root.tar, debs/) of the guest images with ``extra`` packages: built now
+    when missing (mmdebstrap, root, Debian's archive)."""
+    return _debian_root(RpmImageSpec(target="", dist="", base=(), extra=extra), cache_dir.resolve(), log)
+
+
 def _debian_root(spec: RpmImageSpec, cache_dir: Path, log: Path | None) -> Path:
     """mmdebstrap's tarball of the Debian userland and the .debs of the stand-in payload, cached by
     suite, mirror and package list: the slow, network-bound part of the image."""
-    key = hashlib.sha256(json.dumps([spec.suite, spec.mirror, spec.packages, spec.extra, DEBS]).encode())
-    final = cache_dir / f"debroot-{spec.suite}-{key.hexdigest()[:12]}"
+    final = debroot_dir(cache_dir, spec.suite, spec.mirror, spec.packages, spec.extra)
     if (final / "done").exists():
         return final
     work = Path(tempfile.mkdtemp(prefix=".debroot-", dir=cache_dir))
@@ -253,7 +287,7 @@ def _image(d: Path, seconds: float) -> RpmImage:
     return RpmImage(d, d / "vmlinuz", d / "initrd.cpio", d / "rootfs.ext4", debs, seconds)
 
 
-def _configure(root: Path, target: Target) -> None:
+def _configure(root: Path, target: Target, *, cloud: bool = False) -> None:
     (root / "etc/hostname").write_text("forklift-smoke\n")
     for d in ("forklift", "var/lib/docker", "etc/rpm", "etc/dnf/vars", "usr/local/sbin", "var/lib/rpm"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -270,12 +304,17 @@ def _configure(root: Path, target: Target) -> None:
         sbin_init.unlink()
     sbin_init.symlink_to("/lib/systemd/systemd")  # what initrd-init.sh hands over to: systemd as PID 1
     units = root / "etc/systemd/system"
-    (units / "forklift-smoke.service").write_text(UNIT)
-    (units / "forklift-smoke.target").write_text(TARGET)
     default = units / "default.target"
     if default.exists() or default.is_symlink():
         default.unlink()
-    default.symlink_to("forklift-smoke.target")
+    if cloud:  # a cloud image: the normal boot, cloud-init's units (enabled by the package) run the seed
+        default.symlink_to("/lib/systemd/system/multi-user.target")
+        (root / "etc/cloud/cloud.cfg.d").mkdir(parents=True, exist_ok=True)
+        (root / "etc/cloud/cloud.cfg.d/99-forklift-test.cfg").write_text(CLOUD_CFG)
+    else:
+        (units / "forklift-smoke.service").write_text(UNIT)
+        (units / "forklift-smoke.target").write_text(TARGET)
+        default.symlink_to("forklift-smoke.target")
     for unit in MASK:
         link = units / unit
         if link.exists() or link.is_symlink():

@@ -3,8 +3,8 @@ the Debian test image, with a payload disk (checks, storage tool, engine under
 test) and two blank disks: one for the engine's thin pool, one for the
 refusal/wipe/teardown checks. The verdict is read from the serial console.
 
-Fedora/RHEL cloud images (``--image PATH.qcow2``) need cloud-init and a
-network this machine lacks; here only the Debian image is supported.
+With ``--image PATH.qcow2`` (engines rpm and standin) the guest is that cloud image instead,
+driven through a cloud-init NoCloud seed (cloud.py) with the RPM-native guest's disks.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tooling.errors import ForkliftError
 from tooling.fsutil import atomic_write_text
 from tooling.run import run
 from tooling.smoke import accel as accel_mod
+from tooling.smoke import cloud as cloud_mod
 from tooling.smoke import image as image_mod
 from tooling.smoke import packages, signed
 from tooling.smoke.provision import CHECKS_SCRIPT, GUEST_DIR, VM_CHECKS, Outcome, SmokeRequest, env_file
@@ -89,12 +91,9 @@ class VmProvisioner:
     def run(self, request: SmokeRequest) -> Outcome:
         if request.engine in RPM_NATIVE_ENGINES:
             return self._run_rpm_native(request)
-        if request.image and request.image.endswith((".qcow2", ".img", ".raw")):
-            raise ForkliftError(
-                f"--image {request.image}: cloud images need cloud-init and network access, which this "
-                "provisioner does not drive yet",
-                hint="omit --image to use the Debian test image; run the tmt plans for Fedora/RHEL images",
-            )
+        if request.image:
+            raise ForkliftError(f"--image {request.image}: a cloud image installs RPMs, not --engine {request.engine}",
+                                hint="use --engine rpm or standin with --image, or omit --image")
         for tool in ("qemu-system-x86_64", "mkfs.ext4"):
             if shutil.which(tool) is None:
                 raise ForkliftError(f"the vm provisioner needs {tool}", hint="bash ci/setup.sh --test installs it")
@@ -143,11 +142,11 @@ class VmProvisioner:
         from tooling import model
         from tooling.smoke import rpmimage, standin
 
-        if request.image and request.image.endswith((".qcow2", ".img", ".raw")):
-            raise ForkliftError(
-                f"--image {request.image}: cloud images are not driven by this provisioner yet",
-                hint="omit --image to use the RPM-native Debian-userland guest; run the tmt plans for Fedora/RHEL images",
-            )
+        # --image: a cloud image (cloud.py) instead of the RPM-native Debian-userland guest
+        cloud_image = cloud_mod.check_image(request.image) if request.image else None
+        direct = cloud_mod.direct_boot() if cloud_image else None
+        if cloud_image is not None:
+            cloud_mod.check_tools()
         for tool in ("qemu-system-x86_64", "mkfs.ext4", "createrepo_c"):
             if shutil.which(tool) is None:
                 raise ForkliftError(f"the vm provisioner needs {tool}", hint="bash ci/setup.sh --test installs it")
@@ -163,19 +162,30 @@ class VmProvisioner:
             shutil.rmtree(work)
         work.mkdir(parents=True)
         timings: dict[str, float] = {}
-        t0 = time.monotonic()
-        img = rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log")
-        timings["image-build" if img.build_seconds else "image-cached"] = img.build_seconds or time.monotonic() - t0
+        built: list[rpmimage.RpmImage] = []
+
+        def rpm_image() -> rpmimage.RpmImage:
+            """The RPM-native image: the guest, and the Debian .debs of the stand-in engine (a cloud image
+            needs it only for those)."""
+            if not built:
+                t0 = time.monotonic()
+                built.append(rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log"))
+                timings["image-build" if built[0].build_seconds else "image-cached"] = (
+                    built[0].build_seconds or time.monotonic() - t0)
+            return built[0]
+
+        if cloud_image is None:
+            rpm_image()
         t1 = time.monotonic()
         extra: list[Path] = []
         tree: signed.SignedTree | None = None
         if request.engine == "standin":
             repos = self.cache_dir / "repos"
-            current = standin.build_repo(matrix, request.target, img.debs, repos, broken=request.broken,
+            current = standin.build_repo(matrix, request.target, rpm_image().debs, repos, broken=request.broken,
                                          log=work / "repo-build.log")
             repo_dir, prev_dir = current.directory, None
             if not request.broken:  # a broken variant is installed as is: no upgrade
-                prev_dir = standin.build_repo(matrix, request.target, img.debs, repos, release_offset=-1,
+                prev_dir = standin.build_repo(matrix, request.target, rpm_image().debs, repos, release_offset=-1,
                                               log=work / "repo-build.log").directory
             names = list(standin.PACKAGES)
             engine = (f"stand-in RPMs built here from the real specs ({repo_dir.name}"
@@ -197,18 +207,19 @@ class VmProvisioner:
             # what the repo lacks (a partial build) comes from the stand-in repo, and the report says so
             missing = [n for n in names if request.repo.get(n) is None]
             if missing:
-                fill = standin.build_repo(matrix, request.target, img.debs, self.cache_dir / "repos",
+                fill = standin.build_repo(matrix, request.target, rpm_image().debs, self.cache_dir / "repos",
                                           log=work / "repo-build.log")
                 extra = [p for p in fill.rpms if any(p.name.startswith(f"{n}-{d}") for n in missing
                                                      for d in "0123456789")]
                 engine += "; from the stand-in repo: " + ", ".join(p.name for p in extra)
         t2 = time.monotonic()
-        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names, extra, tree)
+        payload = self._rpm_payload(request, work, repo_dir, prev_dir, names, extra, tree, cloud=cloud_image is not None)
         pool, spare = work / "pool.img", work / "spare.img"
-        for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
-            with open(disk, "wb") as fh:
-                fh.truncate(size)
+        _blank_disks(pool, spare)
         timings["payload"] = time.monotonic() - t2
+        if cloud_image is not None:
+            return self._boot_cloud(request, work, cloud_image, direct, payload, pool, spare, engine, timings)
+        img = rpm_image()
         choice = accel_mod.choose(img.kernel)
         # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser. With
         # AppArmor off the kernel starts SELinux without a policy (permissive; selinux=0 does not stop it):
@@ -225,10 +236,44 @@ class VmProvisioner:
             disk.unlink(missing_ok=True)
         return Outcome(console=console, engine=engine, timings=timings, problems=problems)
 
+    def _boot_cloud(self, request: SmokeRequest, work: Path, image: Path, direct: cloud_mod.DirectBoot | None,
+                    payload: Path, pool: Path, spare: Path, engine: str, timings: dict[str, float]) -> Outcome:
+        """Boot the cloud image (an overlay of it) with the payload, pool, spare and NoCloud seed disks."""
+        t0 = time.monotonic()
+        instance_id = cloud_mod.new_instance_id()
+        overlay = cloud_mod.make_overlay(image, work / "root-overlay.qcow2", log=work / "payload.log")
+        seed = cloud_mod.make_seed(instance_id, work, log=work / "payload.log")
+        disks = cloud_mod.disks(overlay, payload, pool, spare, seed)
+        timings["overlay-seed"] = time.monotonic() - t0
+        # the accelerator probe boots a kernel: the test-only direct one, else the host's Debian kernel
+        probe = direct.kernel if direct else _host_vmlinuz()
+        choice = accel_mod.choose(probe) if probe else accel_mod.Choice(
+            accel_mod.override() or "tcg", "no kernel to probe KVM with (set $FORKLIFT_QEMU_ACCEL=kvm to use it)")
+
+        def fresh() -> None:  # a retry starts from the user's image again, on blank disks
+            _blank_disks(pool, spare)
+            cloud_mod.make_overlay(image, overlay, log=work / "payload.log")
+
+        timings_key, console, problems = self._boot_argv(
+            lambda kvm: cloud_mod.qemu_argv(disks, kvm=kvm, boot=direct), fresh, choice, request.timeout, work)
+        timings[timings_key[0]] = timings_key[1]
+        booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
+        if booted:  # the guest's uptime when the seed's runcmd started
+            timings["guest-boot"] = float(booted[0].split(BOOT_MARK, 1)[1].split()[0])
+        problems += cloud_mod.seed_problems(console, instance_id)
+        if not finished(console) and not any("FORKLIFT-END" in p for p in problems):
+            problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
+        for disk in (pool, spare, payload, overlay):
+            disk.unlink(missing_ok=True)
+        how = "the disk's bootloader" if direct is None else f"test-only direct boot of {direct.kernel}"
+        return Outcome(console=console, engine=f"{engine}; cloud image {image} ({how}, seed {instance_id})",
+                       timings=timings, problems=problems)
+
     def _rpm_payload(self, request: SmokeRequest, work: Path, repo: Path, prev: Path | None,
-                     names: list[str], extra: list[Path], tree: signed.SignedTree | None) -> Path:
+                     names: list[str], extra: list[Path], tree: signed.SignedTree | None, *,
+                     cloud: bool = False) -> Path:
         """The payload disk of the RPM-native guest: the repos (or the signed, published tree),
-        rpm-native.sh, checks.sh, env."""
+        rpm-native.sh, checks.sh, env; for a cloud image also cloud-run.sh (cloud.py)."""
         d = work / "payload"
         d.mkdir(parents=True)
         guest_repo, guest_prev = "/forklift/repo", "/forklift/repo-prev" if prev is not None else ""
@@ -255,6 +300,9 @@ class VmProvisioner:
                     run(["createrepo_c", "--quiet", "--no-database", str(repo_copy)], log=work / "payload.log")
         shutil.copy(CHECKS_SCRIPT, d / "checks.sh")
         shutil.copy(RPM_NATIVE_SCRIPT, d / "rpm-native.sh")
+        if cloud:
+            shutil.copy(cloud_mod.CLOUD_RUN_SCRIPT, d / "cloud-run.sh")
+            signed_settings["FORKLIFT_DNF_DISTRO_REPOS"] = "1"  # the image's own repos resolve the dependencies
         settings = {
             **signed_settings,
             "FORKLIFT_RPM_CHECKS": " ".join(request.steps),
@@ -285,17 +333,25 @@ class VmProvisioner:
         self, img: image_mod.Image, payload: Path, pool: Path, spare: Path, choice: accel_mod.Choice,
         timeout: float, work: Path, append: str = "",
     ) -> tuple[tuple[str, float], str, list[str]]:
-        """Boot once under the chosen accelerator; a KVM run that stalls is retried once under TCG."""
+        """Boot the smoke image once under the chosen accelerator; a KVM run that stalls is retried once under TCG."""
+        return self._boot_argv(lambda kvm: qemu_argv(img, payload, pool, spare, kvm=kvm, append=append).argv,
+                               lambda: _blank_disks(pool, spare), choice, timeout, work)
+
+    def _boot_argv(
+        self, argv_for: Callable[[bool], tuple[str, ...]], fresh: Callable[[], None], choice: accel_mod.Choice,
+        timeout: float, work: Path,
+    ) -> tuple[tuple[str, float], str, list[str]]:
+        """Boot ``argv_for(kvm)`` once under the chosen accelerator; a KVM run that stalls is retried once under
+        TCG after ``fresh()`` (blank disks)."""
         stall = _stall_seconds()
         console_log = work / "console.log"
         problems: list[str] = []
         attempts = [choice.accel] + (["tcg"] if choice.accel == "kvm" and accel_mod.override() is None else [])
         console, label, seconds = "", choice.accel, 0.0
         for i, accel in enumerate(attempts):
-            plan = qemu_argv(img, payload, pool, spare, kvm=accel == "kvm", append=append)
-            res = accel_mod.run_console(list(plan.argv), timeout=timeout, stall=stall)
+            res = accel_mod.run_console(list(argv_for(accel == "kvm")), timeout=timeout, stall=stall)
             console = res.output
-            label, seconds = plan.accel, res.seconds
+            label, seconds = accel, res.seconds
             atomic_write_text(console_log, console)
             last = _last_line(console)
             if res.stalled:
@@ -304,9 +360,7 @@ class VmProvisioner:
                 if i + 1 < len(attempts):
                     atomic_write_text(work / "console-kvm.log", console)
                     print(f"{msg}; retrying once under tcg", flush=True)
-                    for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
-                        with open(disk, "wb") as fh:  # a fresh pool: the stalled run may have written to it
-                            fh.truncate(size)
+                    fresh()  # a fresh pool: the stalled run may have written to it
                     continue
                 problems.append(msg)
             elif res.timed_out:
@@ -370,6 +424,19 @@ class VmProvisioner:
             packages.extract(cli, root, work / "rpm")
         settings["FORKLIFT_EXPECT_VERSION"] = rpm.version
         return f"{rpm.path.name}" + (f" + {cli.path.name}" if cli else "")
+
+
+def _blank_disks(pool: Path, spare: Path) -> None:
+    for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
+        with open(disk, "wb") as fh:
+            fh.truncate(size)
+
+
+def _host_vmlinuz() -> Path | None:
+    try:
+        return Path(f"/boot/vmlinuz-{image_mod.host_kernel()}")
+    except ForkliftError:
+        return None
 
 
 def _stall_seconds() -> float:

@@ -18,6 +18,7 @@
 #   FORKLIFT_SPARE_CHECKS  the checks.sh checks run before the pool exists (spare disk)
 #   FORKLIFT_ENGINE_CHECKS the checks.sh checks run once the engine is up
 #   FORKLIFT_POOL_DEV      the pool disk the storage service is configured with
+#   FORKLIFT_DNF_DISTRO_REPOS  1: keep the image's own dnf repos enabled (cloud images)
 set -u
 ALL="gpg-refuses-unsigned rpm-install rpm-scriptlets rpm-presets spare-checks socket-activation storage-service engine-checks \
 data-write rpm-verify-installed upgrade engine-restarted data-kept rpm-verify-upgraded engine-checks-final \
@@ -48,15 +49,22 @@ verdict() { # name status start detail
 }
 logtail() { tail -n 4 "$1" 2>/dev/null | tr '\n' ' '; }
 unit_prop() { systemctl show -p "$2" --value "$1" 2>/dev/null; }
+# FORKLIFT_DNF_DISTRO_REPOS=1 (a cloud image, tooling/smoke/cloud.py): the image's own repos stay enabled
+# beside the repo under test, for the dependencies; otherwise the repo under test is the only one
+DISTRO_REPOS=${FORKLIFT_DNF_DISTRO_REPOS:-}
 dnf_repos() { # the repos of one transaction: "n" (release N), "prev" (N-1)
     if [ -n "$REPO_FILE" ]; then  # the published channels, every signature check on
-        case $1 in prev) echo "--repo=forklift-stable" ;; *) echo "--repo=forklift-test" ;; esac
+        case $1 in prev) ch=forklift-stable ;; *) ch=forklift-test ;; esac
+        if [ -n "$DISTRO_REPOS" ]; then echo "--disablerepo=forklift-stable,forklift-test --enablerepo=$ch"
+        else echo "--repo=$ch"; fi
         return 0
     fi
-    case $1 in
-        prev) echo "--repofrompath=forklift-prev,file://$PREV --repo=forklift-prev" ;;
-        *) echo "--repofrompath=forklift,file://$REPO --repo=forklift" ;;
-    esac
+    case $1 in prev) id=forklift-prev; path=$PREV ;; *) id=forklift; path=$REPO ;; esac
+    if [ -n "$DISTRO_REPOS" ]; then  # unsigned local repo beside the distro's signed ones
+        echo "--repofrompath=$id,file://$path --setopt=$id.gpgcheck=0"
+    else
+        echo "--repofrompath=$id,file://$path --repo=$id"
+    fi
 }
 # a scriptlet that failed, or rpm/dnf complaining about one, in a dnf transaction's output
 scriptlet_errors() {
@@ -95,8 +103,10 @@ step_gpg_refuses_unsigned() {
     rf=${FORKLIFT_REFUSED_REPO_FILE:-}
     [ -n "$rf" ] || { echo "SKIP: no signed tree in this run (FORKLIFT_REFUSED_REPO_FILE)"; return 2; }
     cp "$rf" /etc/yum.repos.d/forklift-refused.repo
+    repos="--repo=forklift-unsigned"  # a cloud image: its own repos stay on for the dependencies
+    [ -z "$DISTRO_REPOS" ] || repos="--disablerepo=forklift-stable,forklift-test --enablerepo=forklift-unsigned"
     # shellcheck disable=SC2086
-    dnf -y --repo=forklift-unsigned install $PKGS > "$LOG/dnf-unsigned.out" 2>&1; rc=$?
+    dnf -y $repos install $PKGS > "$LOG/dnf-unsigned.out" 2>&1; rc=$?
     rm -f /etc/yum.repos.d/forklift-refused.repo
     got=$(rpm -q $PKGS 2>/dev/null | grep -v 'not installed')
     [ -z "$got" ] || { echo "installed unsigned RPMs: $got"; return 1; }
