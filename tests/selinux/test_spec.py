@@ -43,7 +43,8 @@ def test_spec_parses_for_target(tmp_path: Path, target: str) -> None:
     assert re.search(r"semodule -n -X 200 -s \S+ -r moby_dm", parsed)
     assert "file_contexts.pre" in parsed  # relabel pre/post
     assert "%ghost %dir %verify(not md5 size mode mtime) /var/lib/selinux/targeted/active/modules/200/moby_dm" in parsed
-    assert f"Release:        1{matrix.targets[target].dist}" in parsed
+    release = matrix.packages["moby-engine-dm-selinux"].release
+    assert f"Release:        {release}{matrix.targets[target].dist}" in parsed
 
 
 @pytest.mark.slow
@@ -61,13 +62,15 @@ def test_rpmbuild_builds_the_subpackage(tmp_path: Path) -> None:
     subprocess.run(["rpmbuild", "-ba", "--nodeps", "--define", f"_topdir {top}", *lint.macro_load_args(matrix.root),
                     *matrix.targets["fedora-45"].macro_args(), str(spec)], check=True, capture_output=True, text=True)
     [rpm] = (top / "RPMS" / "noarch").glob("*.rpm")
-    assert rpm.name == "moby-engine-dm-selinux-0.1.0-1.fc45.noarch.rpm"
+    assert rpm.name == f"moby-engine-dm-selinux-{pkg.version}-{pkg.release}.fc45.noarch.rpm"
     assert len(list((top / "SRPMS").glob("*.src.rpm"))) == 1
 
     def q(*args: str) -> str:
         return subprocess.run(["rpm", "-qp", *args, str(rpm)], check=True, capture_output=True, text=True).stdout
 
     assert q("-l").split() == [
+        f"/usr/share/doc/moby-engine-dm-selinux-{pkg.version}",
+        f"/usr/share/doc/moby-engine-dm-selinux-{pkg.version}/README.md",
         "/usr/share/selinux/devel/include/distributed/moby_dm.if",
         "/usr/share/selinux/packages/targeted/moby_dm.pp.bz2",
         "/var/lib/selinux/targeted/active/modules/200/moby_dm",
