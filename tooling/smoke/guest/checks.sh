@@ -260,8 +260,9 @@ check_storage_setup() {
     conf "$LOG/pool.conf" "DEVS=$FORKLIFT_POOL_DEV" "VG=$VG" "DATA_SIZE=90%FREE" "MIN_DATA_SIZE=256M"
     "$SETUP" --config "$LOG/pool.conf" setup > "$LOG/setup.out" 2>&1 \
         || { echo "setup failed: $(logtail "$LOG/setup.out")"; return 1; }
-    lvs --noheadings -o segtype,lv_profile,lv_size "$VG/thinpool" > "$LOG/lvs.out" 2>&1
-    grep -q "thin-pool.*docker-thinpool" "$LOG/lvs.out" || { echo "pool/profile missing: $(cat "$LOG/lvs.out")"; return 1; }
+    # captured by the shell, not redirected to a file: under SELinux lvm_t may not write the log directory
+    pool=$(lvs --noheadings -o segtype,lv_profile,lv_size "$VG/thinpool" 2>&1)
+    printf '%s\n' "$pool" | grep -q "thin-pool.*docker-thinpool" || { echo "pool/profile missing: $pool"; return 1; }
     grep -q '"devicemapper"' /etc/docker/daemon.json || { echo "daemon.json lacks storage-driver"; return 1; }
     grep -q "dm.thinpooldev=/dev/mapper/$VG-thinpool" /etc/docker/daemon.json || { echo "daemon.json lacks dm.thinpooldev"; return 1; }
     for k in $(grep -o '"[a-z-]*":' "$LOG/daemon.json.before"); do
@@ -273,7 +274,7 @@ check_storage_setup() {
     [ -e /etc/sysconfig/docker-storage ] && { echo "/etc/sysconfig/docker-storage written (the engine reads daemon.json)"; return 1; }
     lvs --noheadings -o lv_tags "$VG/thinpool" | grep -q moby-dm-storage-setup || { echo "pool lacks the ownership tag"; return 1; }
     grep -q thin_pool_autoextend_threshold /etc/lvm/profile/docker-thinpool.profile || { echo "no LVM profile"; return 1; }
-    echo "pool $(cat "$LOG/lvs.out" | tr -s ' ') on $FORKLIFT_POOL_DEV -> $(readlink -f "$FORKLIFT_POOL_DEV")"
+    echo "pool $(printf '%s' "$pool" | tr -s ' ') on $FORKLIFT_POOL_DEV -> $(readlink -f "$FORKLIFT_POOL_DEV")"
 }
 
 check_storage_idempotent() {
@@ -388,6 +389,11 @@ check_selinux_enforcing() {
 check_selinux_engine_domain() {
     selinux_on || { echo "SKIP: no SELinux in this system"; return 2; }
     pid=$(pidof dockerd) || { echo "SKIP: dockerd not running (start it via systemd for this check)"; return 2; }
+    # the engine's domain comes from container-selinux (Fedora/RHEL); a policy without it (Debian's
+    # reference policy) runs dockerd in the init script domain: nothing of Forklift's to check there
+    if have semodule && ! semodule -l 2>/dev/null | grep -q '^container\b'; then
+        echo "SKIP: the policy has no container module (container-selinux)"; return 2
+    fi
     ctx=$(cat /proc/"$pid"/attr/current | tr -d '\0')
     case $ctx in *:container_runtime_t:*) echo "$ctx" ;; *) echo "dockerd in $ctx"; return 1 ;; esac
 }
