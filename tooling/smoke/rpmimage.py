@@ -246,7 +246,9 @@ def debroot_dir(cache_dir: Path, suite: str = "bookworm", mirror: str = "http://
 def debian_userland(cache_dir: Path, extra: tuple[str, ...] = (), *, log: Path | None = None) -> Path:
     """The cached Debian userland (root.tar, debs/) of the guest images with ``extra`` packages: built now
     when missing (mmdebstrap, root, Debian's archive)."""
-    return _debian_root(RpmImageSpec(target="", dist="", base=(), extra=extra), cache_dir.resolve(), log)
+    cache_dir = cache_dir.resolve()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return _debian_root(RpmImageSpec(target="", dist="", base=(), extra=extra), cache_dir, log)
 
 
 def _debian_root(spec: RpmImageSpec, cache_dir: Path, log: Path | None) -> Path:
