@@ -73,18 +73,22 @@ def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build
 def smoke(
     matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
     engine: str = "rpm", timeout: float = 600.0, previous_repo: Path | None = None, broken: str | None = None,
-    steps: tuple[str, ...] = (),
+    steps: tuple[str, ...] = (), selinux: bool = False,
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
     check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir, previous_repo=previous_repo,
                     image=image)
+    if selinux and (via != "vm" or engine not in ("rpm", "standin") or image):
+        raise ForkliftError("--selinux: only with --via vm, --engine rpm or standin and no --image",
+                            hint="the enforcing guest is the RPM-native Debian-userland one; on Fedora/RHEL images "
+                                 "SELinux is the image's own")
     tgt = matrix.select_targets([target])[0]
     prov = provisioner(via)
     repo = read_repo(build_dir / "repos" / target)
     out_dir = build_dir / "smoke" / target
     out_dir.mkdir(parents=True, exist_ok=True)
     request = SmokeRequest(target=tgt, repo=repo, out_dir=out_dir, image=image, engine=engine, timeout=timeout,
-                           previous_repo=previous_repo, broken=broken, steps=steps)
+                           previous_repo=previous_repo, broken=broken, steps=steps, selinux=selinux)
     outcome = prov.run(request)
     rep = report_mod.SmokeReport(
         target=target, via=via, engine=outcome.engine,
@@ -96,10 +100,10 @@ def smoke(
 
 
 def run_smoke(matrix: Matrix, target: str, *, via: str, image: str | None, build_dir: Path,
-              engine: str = "rpm", previous_repo: Path | None = None) -> None:
+              engine: str = "rpm", previous_repo: Path | None = None, selinux: bool = False) -> None:
     """The `invoke smoke` entry point: raises ForkliftError when a check fails."""
     rep = smoke(matrix, target, via=via, image=image, build_dir=build_dir, engine=engine,
-                previous_repo=previous_repo)
+                previous_repo=previous_repo, selinux=selinux, timeout=1500.0 if selinux else 600.0)
     out = build_dir / "smoke" / target
     summary = out / "summary.txt"
     if summary.exists():

@@ -35,6 +35,7 @@ class SmokeRequest:
     previous_repo: Path | None = None  # release N-1 for the upgrade steps (vm, engine "rpm")
     broken: str | None = None  # engine "standin": a deliberately broken variant (standin.BROKEN)
     steps: tuple[str, ...] = ()  # vm RPM-native guest: the steps of guest/rpm-native.sh (default: all)
+    selinux: bool = False  # vm RPM-native guest: boot enforcing with Debian's policy (rpmimage.SELINUX_EXTRA)
 
 
 @dataclass

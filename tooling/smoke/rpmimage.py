@@ -126,6 +126,20 @@ fi
 NET_MODULES = ("bridge", "br_netfilter", "veth", "nf_tables", "nft_compat", "nft_chain_nat", "nf_nat",
                "nf_conntrack", "xt_addrtype", "xt_conntrack", "xt_MASQUERADE", "xt_nat", "xt_tcpudp",
                "xt_comment", "ipt_REJECT")
+# the SELinux guest (selinux=True): Debian's reference policy, enforcing, under the name "targeted" so the
+# -selinux package's own %post (which acts only when SELINUXTYPE=targeted) installs Forklift's module
+SELINUX_EXTRA = ("selinux-policy-default", "policycoreutils", "policycoreutils-python-utils", "selinux-utils",
+                 "auditd")
+SELINUX_CIL = GUEST_DIR / "forklift_smoke_guest.cil"  # two refpolicy rules the guest's dmsetup needs (no container module)
+SELINUX_DROPIN = """\
+[Unit]
+Wants=auditd.service
+After=auditd.service
+
+[Service]
+# the smoke run as an administrator's shell: the checks start units and run the storage tool by hand
+SELinuxContext=unconfined_u:unconfined_r:unconfined_t:s0-s0:c0.c1023
+"""
 # the cloud-init test image reads its NoCloud seed from an ISO 9660 disk
 CLOUD_MODULES = ("isofs",)
 # cloud-init's configuration in the test image: only the NoCloud seed (no probing of cloud metadata services)
@@ -153,16 +167,21 @@ class RpmImageSpec:
     kernel: str = ""
     extra: tuple[str, ...] = field(default=())  # more Debian packages (SELinux, cloud-init guests)
     cloud: bool = False  # the cloud-init test image (multi-user.target, cloud-init's units; cloud.py)
+    selinux: bool = False  # enforcing, Debian's policy named "targeted", pre-labelled (see SELINUX_EXTRA)
 
     def key(self) -> str:
         h = hashlib.sha256()
         fields = asdict(self)
         if not self.cloud:
             del fields["cloud"]  # the keys of the images made before this field existed stay valid
+        if not self.selinux:
+            del fields["selinux"]
         h.update(json.dumps({"format": FORMAT, **fields}, sort_keys=True).encode())
         h.update(GUEST_SPEC.encode() + UNIT.encode() + TARGET.encode() + " ".join(MASK).encode())
         if self.cloud:
             h.update(CLOUD_CFG.encode() + " ".join(CLOUD_MODULES).encode())
+        if self.selinux:
+            h.update(SELINUX_DROPIN.encode() + SELINUX_CIL.read_bytes())
         for name in ("initrd-init.sh", "rpm-run.sh"):
             h.update((GUEST_DIR / name).read_bytes())
         vmlinuz = Path(f"/boot/vmlinuz-{self.kernel}")
@@ -185,21 +204,24 @@ class RpmImage:
         return image_mod.Image(self.directory, self.kernel, self.initrd, self.rootfs, self.build_seconds)
 
 
-def base_specs(matrix: Matrix, target: Target) -> tuple[str, ...]:
-    """The stub spec texts of the target base for the guest's rpmdb (no SELinux policy)."""
+def base_specs(matrix: Matrix, target: Target, *, selinux: bool = False) -> tuple[str, ...]:
+    """The stub spec texts of the target base for the guest's rpmdb (the SELinux policy only for the
+    SELinux guest)."""
     base = base_mod.load(matrix)
     return tuple(sorted(stubs.base_stub_spec(p, target.dist) for p in base.for_target(target, role="distro")
-                        if p.name not in BASE_EXCLUDE))
+                        if selinux or p.name not in BASE_EXCLUDE))
 
 
 def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None = None,
-          extra: tuple[str, ...] = (), cloud: bool = False) -> RpmImage:
+          extra: tuple[str, ...] = (), cloud: bool = False, selinux: bool = False) -> RpmImage:
     """The RPM-native image for ``target``: from the cache, or built now (mmdebstrap ~60 s).
-    ``cloud``: the cloud-init test image (see the module's docstring)."""
-    spec = RpmImageSpec(target.name, target.dist, base_specs(matrix, target), kernel=image_mod.host_kernel(),
-                        extra=extra, cloud=cloud)
+    ``cloud``: the cloud-init test image (see the module's docstring); ``selinux``: the enforcing guest."""
+    spec = RpmImageSpec(target.name, target.dist, base_specs(matrix, target, selinux=selinux),
+                        kernel=image_mod.host_kernel(), extra=extra + (SELINUX_EXTRA if selinux else ()),
+                        cloud=cloud, selinux=selinux)
     cache_dir = cache_dir.resolve()
-    final = cache_dir / f"rpm-{'cloud-' if cloud else ''}{spec.suite}-{target.name}-{spec.key()}"
+    kind = "cloud-" if cloud else "selinux-" if selinux else ""
+    final = cache_dir / f"rpm-{kind}{spec.suite}-{target.name}-{spec.key()}"
     if (final / "done").exists():
         return _image(final, 0.0)
     for tool in ("mmdebstrap", "mkfs.ext4", "busybox", "depmod", "modprobe", "cpio", "rpm", "rpmbuild"):
@@ -219,6 +241,8 @@ def build(matrix: Matrix, target: Target, cache_dir: Path, *, log: Path | None =
         run(["depmod", "-b", str(root), spec.kernel], log=log)
         _configure(root, target, cloud=spec.cloud)
         _rpmdb(root, spec, work, cache_dir / "stubs", log)
+        if spec.selinux:
+            _selinux(root, log)  # last: it labels every file
         size_mib = image_mod._du_mib(root) + 768
         run(["mkfs.ext4", "-q", "-F", "-L", "forkliftroot", "-E", "root_owner=0:0", "-d", str(root),
              str(work / "rootfs.ext4"), f"{size_mib}M"], log=log)
@@ -249,6 +273,25 @@ def debian_userland(cache_dir: Path, extra: tuple[str, ...] = (), *, log: Path |
     cache_dir = cache_dir.resolve()
     cache_dir.mkdir(parents=True, exist_ok=True)
     return _debian_root(RpmImageSpec(target="", dist="", base=(), extra=extra), cache_dir, log)
+
+
+def _selinux(root: Path, log: Path | None) -> None:
+    """Debian's policy as "targeted", enforcing, the guest-only rules, the smoke unit's context, then every
+    file labelled here (setfiles; mkfs.ext4 -d keeps the xattrs): no relabelling boot."""
+    for d in ("etc/selinux", "var/lib/selinux"):
+        shutil.move(root / d / "default", root / d / "targeted")
+    (root / "etc/selinux/config").write_text("SELINUX=enforcing\nSELINUXTYPE=targeted\n")
+    dropin = root / "etc/systemd/system/forklift-smoke.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "selinux.conf").write_text(SELINUX_DROPIN)
+    cil = root / "tmp" / SELINUX_CIL.name
+    shutil.copy(SELINUX_CIL, cil)
+    run(["semodule", "-p", str(root), "-s", "targeted", "-X", "400", "-i", str(cil)], log=log, timeout=900,
+        hint="semodule comes with policycoreutils (bash ci/setup.sh --test)")
+    cil.unlink()
+    policy = sorted((root / "etc/selinux/targeted/policy").glob("policy.*"))[-1]
+    run(["setfiles", "-r", str(root), "-c", str(policy), str(root / "etc/selinux/targeted/contexts/files/file_contexts"),
+         str(root)], log=log, timeout=600, hint="setfiles comes with policycoreutils (bash ci/setup.sh --test)")
 
 
 def _debian_root(spec: RpmImageSpec, cache_dir: Path, log: Path | None) -> Path:

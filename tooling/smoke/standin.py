@@ -57,7 +57,10 @@ PAYLOAD: dict[str, dict[str, str]] = {
             "docker.1", "docker-build.1", "docker-run.1", "docker-config-json.5", "Dockerfile.5", "dockerd.8")},
     },
 }
-REAL = ("moby-dm-storage-setup",)  # built from the real spec and sources
+REAL = ("moby-dm-storage-setup", "moby-engine-dm-selinux")  # built from the real spec and sources
+# with_selinux: the SELinux guest's repo also holds the -selinux package (not installed by name: dnf pulls it
+# in through the engine's "(moby-engine-dm-selinux if selinux-policy-targeted)")
+SELINUX_PACKAGE = "moby-engine-dm-selinux"
 PACKAGES = ("moby-engine-dm", "docker-cli", "moby-dm-storage-setup")
 DEBS = ("docker.io", "tini")
 
@@ -242,7 +245,8 @@ def local_sources(pkg: Package) -> dict[str, Path]:
 
 
 def build_repo(matrix: Matrix, target: Target, debs: dict[str, Path], cache_dir: Path, *,
-               release_offset: int = 0, broken: str | None = None, log: Path | None = None) -> SmokeRepo:
+               release_offset: int = 0, broken: str | None = None, log: Path | None = None,
+               with_selinux: bool = False) -> SmokeRepo:
     """The smoke repo (PACKAGES) for ``target``: from the cache, or built now and published atomically.
     ``broken``: comma-separated names of BROKEN variants built in. A built RPM whose scriptlets hold
     unexpanded macro text is an error (:func:`scriptlet_problems`)."""
@@ -255,7 +259,7 @@ def build_repo(matrix: Matrix, target: Target, debs: dict[str, Path], cache_dir:
             raise ForkliftError(f"the smoke repo needs {tool}", hint="bash ci/setup.sh --test installs it")
     m = shifted(matrix, release_offset)
     specs: dict[str, str] = {}
-    for name in PACKAGES:
+    for name in (*PACKAGES, *((SELINUX_PACKAGE,) if with_selinux else ())):
         pkg = m.packages[name]
         text = render.render_spec(m, target, pkg)
         if name not in REAL:
@@ -272,7 +276,7 @@ def build_repo(matrix: Matrix, target: Target, debs: dict[str, Path], cache_dir:
     for deb in sorted(debs.values()):
         h.update(deb.name.encode())
     h.update(HOST_MACROS.read_bytes())
-    tag = "".join(f"-{b}" for b in variants)
+    tag = "".join(f"-{b}" for b in variants) + ("-selinux" if with_selinux else "")
     final = cache_dir / f"{target.name}-r{release_offset}{tag}-{h.hexdigest()[:12]}"
     if (final / "repodata" / "repomd.xml").exists():
         return SmokeRepo(final, tuple(sorted(final.glob("*.rpm"))), release_offset, broken)

@@ -169,7 +169,8 @@ class VmProvisioner:
             needs it only for those)."""
             if not built:
                 t0 = time.monotonic()
-                built.append(rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log"))
+                built.append(rpmimage.build(matrix, request.target, self.cache_dir, log=work / "image.log",
+                                            selinux=request.selinux))
                 timings["image-build" if built[0].build_seconds else "image-cached"] = (
                     built[0].build_seconds or time.monotonic() - t0)
             return built[0]
@@ -182,11 +183,11 @@ class VmProvisioner:
         if request.engine == "standin":
             repos = self.cache_dir / "repos"
             current = standin.build_repo(matrix, request.target, rpm_image().debs, repos, broken=request.broken,
-                                         log=work / "repo-build.log")
+                                         log=work / "repo-build.log", with_selinux=request.selinux)
             repo_dir, prev_dir = current.directory, None
             if not request.broken:  # a broken variant is installed as is: no upgrade
                 prev_dir = standin.build_repo(matrix, request.target, rpm_image().debs, repos, release_offset=-1,
-                                              log=work / "repo-build.log").directory
+                                              log=work / "repo-build.log", with_selinux=request.selinux).directory
             names = list(standin.PACKAGES)
             engine = (f"stand-in RPMs built here from the real specs ({repo_dir.name}"
                       + (f", N-1 {prev_dir.name})" if prev_dir else ")"))
@@ -224,8 +225,11 @@ class VmProvisioner:
         # Fedora/RHEL have no AppArmor; Debian's kernel enables it, and then dockerd wants apparmor_parser. With
         # AppArmor off the kernel starts SELinux without a policy (permissive; selinux=0 does not stop it):
         # boot with only these LSMs
+        # the SELinux guest: Debian's kernel has no selinux= parameter; SELinux is on when it is in lsm=
+        lsm = ("lsm=lockdown,yama,integrity,selinux,bpf enforcing=1 audit=1" if request.selinux
+               else "lsm=lockdown,yama,integrity,bpf")
         timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work,
-                                                    append="lsm=lockdown,yama,integrity,bpf")
+                                                    append=lsm)
         timings[timings_key[0]] = timings_key[1]
         booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
         if booted:
