@@ -218,6 +218,13 @@ def test_arguments_checked_before_any_work(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv(cloud.ENV_KERNEL, str(tmp_path / "no-vmlinuz"))
     with pytest.raises(ForkliftError, match=r"FORKLIFT_CLOUD_KERNEL=.*no-vmlinuz: no such file"):
         check_arguments(matrix, "fedora-45", via="vm", engine="rpm", build_dir=tmp_path, image=str(img))
+    # --selinux: the RPM-native guest only (vm, rpm or standin, no cloud image)
+    for kw in ({"via": "vm", "engine": "debian"}, {"via": "container", "engine": "rpm"},
+               {"via": "vm", "engine": "rpm", "image": str(img)}):
+        with pytest.raises(ForkliftError, match="--selinux: only with --via vm, --engine rpm or standin") as exc:
+            check_arguments(matrix, "fedora-45", build_dir=tmp_path, selinux=True, **kw)
+        _one_line(exc.value)
+    check_arguments(matrix, "fedora-45", via="vm", engine="standin", build_dir=tmp_path, selinux=True)
 
 
 # --- for real -------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from tooling.model import Matrix
 from tooling.smoke import report as report_mod
 from tooling.smoke import verdict
 from tooling.smoke.packages import read_repo
-from tooling.smoke.provision import Provisioner, SmokeRequest
+from tooling.smoke.provision import RPM_NATIVE_ENGINES, Provisioner, SmokeRequest
 
 VIAS = ("mock", "container", "vm")
 
@@ -36,13 +36,17 @@ ENGINES = ("rpm", "standin", "debian")  # standin: tooling/smoke/standin.py
 
 
 def check_arguments(matrix: Matrix, target: str, *, via: str, engine: str, build_dir: Path,
-                    previous_repo: Path | None = None, image: str | None = None) -> None:
+                    previous_repo: Path | None = None, image: str | None = None, selinux: bool = False) -> None:
     """Every argument of `invoke smoke`, checked before any work (no image built, no directory made)."""
     matrix.select_targets([target])
+    if selinux and (via != "vm" or engine not in RPM_NATIVE_ENGINES or image):
+        raise ForkliftError("--selinux: only with --via vm, --engine rpm or standin and no --image",
+                            hint="the enforcing guest is the RPM-native Debian-userland one; on Fedora/RHEL images "
+                                 "SELinux is the image's own")
     if image is not None and via == "vm":  # a cloud image (cloud.py): the RPM-native guest's engines only
         from tooling.smoke import cloud
 
-        if engine not in ("rpm", "standin"):
+        if engine not in RPM_NATIVE_ENGINES:
             raise ForkliftError(f"--image {image}: a cloud image installs RPMs, not --engine {engine}",
                                 hint="use --engine rpm or standin with --image, or omit --image")
         cloud.check_image(image)
@@ -77,11 +81,7 @@ def smoke(
 ) -> report_mod.SmokeReport:
     """Run the suite and write build/smoke/<target>/junit.xml and summary.txt; returns the report."""
     check_arguments(matrix, target, via=via, engine=engine, build_dir=build_dir, previous_repo=previous_repo,
-                    image=image)
-    if selinux and (via != "vm" or engine not in ("rpm", "standin") or image):
-        raise ForkliftError("--selinux: only with --via vm, --engine rpm or standin and no --image",
-                            hint="the enforcing guest is the RPM-native Debian-userland one; on Fedora/RHEL images "
-                                 "SELinux is the image's own")
+                    image=image, selinux=selinux)
     tgt = matrix.select_targets([target])[0]
     prov = provisioner(via)
     repo = read_repo(build_dir / "repos" / target)

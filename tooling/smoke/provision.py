@@ -14,6 +14,8 @@ CHECKS_SCRIPT = GUEST_DIR / "checks.sh"
 
 # Which checks each provisioner can run (the others need disks, a kernel with
 # dm-thin or a running engine).
+# the engines the RPM-native guest (and a cloud image) installs as RPMs: this repo's build or the stand-ins
+RPM_NATIVE_ENGINES = ("rpm", "standin")
 VERSION_CHECKS = ("versions", "rpm-verify")
 CONTAINER_CHECKS = ("versions", "storage-config-error", "rpm-verify")
 VM_CHECKS = (

@@ -24,7 +24,15 @@ from tooling.smoke import accel as accel_mod
 from tooling.smoke import cloud as cloud_mod
 from tooling.smoke import image as image_mod
 from tooling.smoke import packages, signed
-from tooling.smoke.provision import CHECKS_SCRIPT, GUEST_DIR, VM_CHECKS, Outcome, SmokeRequest, env_file
+from tooling.smoke.provision import (
+    CHECKS_SCRIPT,
+    GUEST_DIR,
+    RPM_NATIVE_ENGINES,
+    VM_CHECKS,
+    Outcome,
+    SmokeRequest,
+    env_file,
+)
 from tooling.smoke.verdict import BOOT_MARK, finished
 
 CACHE_DIR = REPO_ROOT / ".cache" / "smoke"
@@ -36,7 +44,6 @@ ENGINE_VERSION = "24.0.9"
 # heartbeat every 20 s); $FORKLIFT_VM_STALL_SECONDS overrides it.
 STALL_SECONDS = 90.0
 # engines tested in the RPM-native guest (dnf, scriptlets, systemd): the repo's RPMs, or stand-ins built here
-RPM_NATIVE_ENGINES = ("rpm", "standin")
 RPM_NATIVE_SCRIPT = GUEST_DIR / "rpm-native.sh"
 # checks.sh checks the RPM-native guest runs before the pool exists (the spare-disk storage checks run in the
 # Debian guest and the storage boot: here they would only repeat them), once the engine is up, and at the end
@@ -117,16 +124,13 @@ class VmProvisioner:
         t1 = time.monotonic()
         payload, engine = self._payload(request, work)
         pool, spare = work / "pool.img", work / "spare.img"
-        for disk, size in ((pool, POOL_DISK_BYTES), (spare, SPARE_DISK_BYTES)):
-            with open(disk, "wb") as fh:
-                fh.truncate(size)
+        _blank_disks(pool, spare)
         timings["payload"] = time.monotonic() - t1
         choice = accel_mod.choose(img.kernel)
         timings_key, console, problems = self._boot(img, payload, pool, spare, choice, request.timeout, work)
         timings[timings_key[0]] = timings_key[1]
-        booted = [ln for ln in console.splitlines() if ln.startswith(BOOT_MARK)]
-        if booted:
-            timings["guest-boot"] = float(booted[0].split()[1])
+        if (booted := _guest_boot(console)) is not None:
+            timings["guest-boot"] = booted
         if not finished(console) and not problems:
             problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
         stalls = [ln.strip() for ln in console.splitlines() if "soft lockup" in ln or "rcu_sched self-detected" in ln]
@@ -231,9 +235,8 @@ class VmProvisioner:
         timings_key, console, problems = self._boot(img.as_image(), payload, pool, spare, choice, request.timeout, work,
                                                     append=lsm)
         timings[timings_key[0]] = timings_key[1]
-        booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
-        if booted:
-            timings["guest-boot"] = float(booted[0].split(BOOT_MARK, 1)[1].split()[0])
+        if (booted := _guest_boot(console)) is not None:
+            timings["guest-boot"] = booted
         if not finished(console) and not problems:
             problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
         for disk in (pool, spare, payload):
@@ -261,9 +264,8 @@ class VmProvisioner:
         timings_key, console, problems = self._boot_argv(
             lambda kvm: cloud_mod.qemu_argv(disks, kvm=kvm, boot=direct), fresh, choice, request.timeout, work)
         timings[timings_key[0]] = timings_key[1]
-        booted = [ln for ln in console.splitlines() if BOOT_MARK in ln]
-        if booted:  # the guest's uptime when the seed's runcmd started
-            timings["guest-boot"] = float(booted[0].split(BOOT_MARK, 1)[1].split()[0])
+        if (booted := _guest_boot(console)) is not None:  # a cloud image: when the seed's runcmd started
+            timings["guest-boot"] = booted
         problems += cloud_mod.seed_problems(console, instance_id)
         if not finished(console) and not any("FORKLIFT-END" in p for p in problems):
             problems.append(f"no FORKLIFT-END line on the console; see {work / 'console.log'}")
@@ -428,6 +430,14 @@ class VmProvisioner:
             packages.extract(cli, root, work / "rpm")
         settings["FORKLIFT_EXPECT_VERSION"] = rpm.version
         return f"{rpm.path.name}" + (f" + {cli.path.name}" if cli else "")
+
+
+def _guest_boot(console: str) -> float | None:
+    """The guest's uptime on its first BOOT_MARK line (the guest's run script started), if any."""
+    for ln in console.splitlines():
+        if BOOT_MARK in ln:
+            return float(ln.split(BOOT_MARK, 1)[1].split()[0])
+    return None
 
 
 def _blank_disks(pool: Path, spare: Path) -> None:
