@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,12 +222,36 @@ def terminate(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: floa
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
+    deadline = time.monotonic() + grace
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # the leader is gone; the rest of its group (a build's shell and what it runs) dies on the same
+    # signal a moment later: wait for that (SIGKILL after the grace), so nothing of it outlives this call
+    killed = False
+    while _group_running(proc.pid):
+        if time.monotonic() > deadline:
+            if killed:
+                break  # unkillable (uninterruptible sleep): the reaper process goes on trying
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            killed, deadline = True, time.monotonic() + grace
+        time.sleep(0.05)
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` still runs (zombies, which wait for their parent, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
 
 
 def terminate_all() -> None:

@@ -3,9 +3,13 @@
 
   noop      a no-op build of the whole matrix: every target, every package whose SRPM
             and results exist (run a full build first). Goal: under 1 s.
-  jobs      two independent targets built from the test upstreams with --jobs 1 and --jobs 2.
-            Goal: --jobs 2 at least 1.6x faster. Prints, per job, where its time went (lock,
-            SRPM, plan, queue, start-up, rpmbuild, publish) and what ran serially.
+  jobs      two targets built with --jobs 1 and --jobs 2 (--workload): "cpu", three independent
+            packages whose %build is one single-threaded compile of about 1.5 s (gcc -O2 on a
+            generated C file: the issue's "independent single-threaded builds"), and "tiny", the
+            build tests' libfk, fkapp (BuildRequires libfk-devel) and fkdoc, whose builds are
+            0.2 s of rpmbuild each, so they measure the fixed costs. Goal: --jobs 2 at least
+            1.6x faster on "cpu". Prints, per job, where its time went (lock, SRPM, plan, queue,
+            start-up, rpmbuild, publish) and what ran serially.
   overhead  the real engine through the toolchain against upstream's bare build command
             (hack/make.sh dynbinary) on the same source tree. Goal: within 15 %.
   matrix    the Go packages (engine, CLI, containerd where enabled) of one target (--first,
@@ -20,7 +24,7 @@
   directory): the user's ~/.cache/forklift is neither read nor written.
 
   .venv/bin/python tests/bench/bench_build.py noop [--runs 5] [--build-dir build]
-  .venv/bin/python tests/bench/bench_build.py jobs [--runs 3]
+  .venv/bin/python tests/bench/bench_build.py jobs [--runs 3] [--workload cpu|tiny|both]
   .venv/bin/python tests/bench/bench_build.py overhead --mirror dir:.cache/upstream
   .venv/bin/python tests/bench/bench_build.py matrix [--targets fedora-45 ...] [--jobs 1] [--keep]
   .venv/bin/python tests/bench/bench_build.py checkout [--target fedora-45] [--keep]
@@ -131,7 +135,63 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def jobs(runs: int) -> None:
+CPU_PACKAGES = ("fkcpu1", "fkcpu2", "fkcpu3")
+CPU_FUNCTIONS = 600  # gcc -O2 on this many generated functions: ~1.5 s on one core of this machine
+
+
+def _cpu_source(seed: int) -> str:
+    """A C program whose -O2 compile is single-threaded CPU work (no I/O, no parallel make)."""
+    fs = [f"unsigned f{i}(unsigned x) {{ unsigned a = x * {i + seed}u; for (unsigned k = 0; k < 64; k++) "
+          f"{{ a ^= (a << 7) + k * {i + 1}u; a = (a >> 3) | (a << 29); if (a % {i + 5}u == 0) a += {i}; }} "
+          f"return a; }}" for i in range(CPU_FUNCTIONS)]
+    calls = "".join(f"    s += f{i}(s);\n" for i in range(CPU_FUNCTIONS))
+    return "\n".join(fs) + f"\nint main(void) {{\n    unsigned s = 1;\n{calls}    return (int)(s & 1);\n}}\n"
+
+
+def _write_cpu_package(specs: Path, name: str, seed: int) -> None:
+    from tests.builds.conftest import HEADER, PACKAGE_TOML, make_tarball
+
+    d = specs / name
+    d.mkdir(parents=True)
+    make_tarball(d / f"{name}-1.0.tar.gz", {f"{name}-1.0/work.c": _cpu_source(seed), f"{name}-1.0/LICENSE": "MIT\n"})
+    (d / "package.toml").write_text(PACKAGE_TOML.format(name=name, vars=""))
+    (d / f"{name}.spec.j2").write_text(HEADER + CPU_SPEC)
+    (d / "changelog").write_text(f"* Tue Nov 24 2026 Forklift Bench <bench@example.org> - 1.0-1\n- {name}\n")
+
+
+CPU_SPEC = """\
+BuildRequires:  gcc
+
+%description
+A package whose build is one single-threaded compile, for the --jobs benchmark.
+
+%prep
+%autosetup
+
+%build
+gcc %{optflags} -o %{name} work.c
+
+%install
+install -D -m 0755 %{name} %{buildroot}%{_bindir}/%{name}
+
+%files
+%license LICENSE
+%{_bindir}/%{name}
+
+{{ m.changelog(pkg) }}
+"""
+
+
+def jobs(runs: int, workload: str = "both") -> None:
+    for w in (("cpu", "tiny") if workload == "both" else (workload,)):
+        print(f"== workload {w}: " + ("three independent packages per target, each %build one single-threaded "
+                                       "gcc -O2 compile" if w == "cpu" else
+                                       "libfk, fkapp (after libfk) and fkdoc per target: fixed costs") + " ==")
+        _jobs(runs, w)
+        print()
+
+
+def _jobs(runs: int, workload: str) -> None:
     from tests.builds.conftest import FKAPP, FKDOC, LIBFK, write_package
 
     results: dict[int, list[float]] = {1: [], 2: []}
@@ -144,8 +204,12 @@ def jobs(runs: int) -> None:
                 shutil.copy(ROOT / "specs" / "targets.toml", specs)
                 shutil.copytree(ROOT / "specs" / "_templates", specs / "_templates")
                 shutil.copy(ROOT / "specs" / "host-compat.macros", specs)
-                for name, files in (("libfk", LIBFK), ("fkapp", FKAPP), ("fkdoc", FKDOC)):
-                    write_package(specs, name, files)
+                if workload == "cpu":
+                    for seed, name in enumerate(CPU_PACKAGES, start=3):
+                        _write_cpu_package(specs, name, seed)
+                else:
+                    for name, files in (("libfk", LIBFK), ("fkapp", FKAPP), ("fkdoc", FKDOC)):
+                        write_package(specs, name, files)
                 shim = _shim(Path(tmp) / "shim", TIMES_SHIM)
                 times_file = Path(tmp) / "rpmbuild-times"
                 old_path = os.environ["PATH"]
@@ -174,8 +238,8 @@ def jobs(runs: int) -> None:
     for n, ts in results.items():
         print(f"--jobs {n}: median {statistics.median(ts):.2f} s over {len(ts)} runs ({', '.join(f'{t:.2f}' for t in ts)})")
     speedup = statistics.median(results[1]) / statistics.median(results[2])
-    print(f"speed-up --jobs 2 against --jobs 1: {speedup:.2f}x (goal >= 1.6x: {'met' if speedup >= 1.6 else 'not met'})"
-          f"  [{_load()}]")
+    goal = f"goal >= 1.6x: {'met' if speedup >= 1.6 else 'not met'}" if workload == "cpu" else "fixed costs: no goal"
+    print(f"speed-up --jobs 2 against --jobs 1: {speedup:.2f}x ({goal})  [{_load()}]")
     for n, (wall, rows) in sorted(last.items()):
         print(f"\nwhere the time went, last run with --jobs {n} ({wall:.2f} s wall), seconds per job:")
         head = ("job", "lock", "SRPM", "plan", "queued", "start-up", "rpmbuild", "collect", "publish")
@@ -304,7 +368,12 @@ def overhead(mirrors: list[str]) -> None:
     for name, secs in stages:
         print(f"  {name:<40} {secs:6.1f} s")
     print(f"bare hack/make.sh dynbinary + tini-static, same flags (cold Go cache): {bare:.1f} s")
-    print(f"overhead: {100 * (toolchain - bare) / bare:.1f} % (goal within 15 %)")
+    check = dict(stages).get("(%check)", 0.0)
+    around = toolchain - check
+    print(f"overhead: {100 * (toolchain - bare) / bare:.1f} % with %check, whose tests the bare command does not run "
+          f"({check:.1f} s: the version, hardening and the security patches' Go regression tests)")
+    print(f"overhead of the toolchain around the same compile (everything but %check): "
+          f"{100 * (around - bare) / bare:.1f} % (goal within 15 %: {'met' if around - bare <= 0.15 * bare else 'not met'})")
 
 
 GO_PACKAGES = ("moby-engine-dm", "docker-cli", "containerd")
@@ -450,12 +519,14 @@ def main() -> None:
     ap.add_argument("--target", default="fedora-45", help="checkout: the target built in the clones")
     ap.add_argument("--jobs", type=int, default=1, help="matrix: invoke build --jobs (default 1, as invoke build)")
     ap.add_argument("--keep", action="store_true", help="matrix, checkout: keep the /tmp/bench-* directory")
+    ap.add_argument("--workload", choices=("cpu", "tiny", "both"), default="both",
+                    help="jobs: the packages built (default both)")
     args = ap.parse_args()
     mirrors = args.mirror or [f"dir:{ROOT / '.cache' / 'upstream'}"]
     if args.what == "noop":
         noop(args.runs, args.build_dir)
     elif args.what == "jobs":
-        jobs(args.runs)
+        jobs(args.runs, args.workload)
     elif args.what == "matrix":
         matrix_bench(args.first, args.targets, mirrors, args.jobs, args.keep)
     elif args.what == "checkout":

@@ -32,6 +32,7 @@ from tests.faults.conftest import (
 )
 from tests.faults.test_sources_faults import corrupt, fill_cache
 from tooling import REPO_ROOT
+from tooling.builds import scratch
 
 pytestmark = pytest.mark.slow
 Cli = Callable[..., CliResult]
@@ -276,7 +277,7 @@ def test_sigkilled_forklift_leaves_no_build_running(tmp_path: Path, test_specs: 
     proc = _start(tmp_path, {**env, "FORKLIFT_SPECS": str(test_specs)}, *build_args(tmp_path, "-p", "fkdoc"))
     try:
         _wait_for(lambda: bool(_pgrep(marker)), 120, "the build to run")
-        builds = _pgrep(str(tmp_path / "build" / "work"))  # rpmbuild runs in the job's workdir
+        builds = _pgrep(str(scratch.choose(tmp_path / "build", 1).root))  # rpmbuild runs in the job's tree
         proc.kill()
         proc.wait(timeout=10)
         _wait_for(lambda: not _pgrep(marker) and not _pgrep(f"rpmbuild.*{tmp_path}"), 10,

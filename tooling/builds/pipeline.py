@@ -35,7 +35,7 @@ from typing import Any
 from rich.console import Console
 
 from tooling import repo
-from tooling.builds import plan
+from tooling.builds import plan, scratch
 from tooling.builds.builders import Builder, BuildResult, Job, binary_rpms
 from tooling.builds.cache import BuildCache, HashMemo, build_key
 from tooling.builds.lock import BuildLock
@@ -175,6 +175,10 @@ def run_build(
         locked = time.monotonic() - locking
         chosen, reason = select_builder(builder, build_dir, mock_config_dir)
         out.print(f"builder: {chosen.name} ({reason})", highlight=False, markup=False)
+        # host builds keep their trees on tmpfs when there is room (tooling/builds/scratch.py)
+        work = scratch.choose(build_dir, jobs) if chosen.name == "rpmbuild" else None
+        if work is not None and not dry_run:
+            out.print(f"scratch: {work.why}", highlight=False, markup=False)
         report = BuildReport(builder=chosen.name, builder_reason=reason, jobs=jobs, dry_run=dry_run)
         memo = HashMemo(build_dir / "cache" / "hashes.json")
         cache = BuildCache(build_dir / "cache")
@@ -239,7 +243,10 @@ def run_build(
             _print_plan(out, nodes, by_target)
         else:
             try:
-                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix, times)
+                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix, times,
+                         work.root if work is not None else build_dir / "work")
+                if work is not None:
+                    scratch.tidy(work)
             except ForkliftError:  # interrupted: still say what happened, in the table and the report
                 memo.save()
                 report.seconds = time.monotonic() - start
@@ -324,7 +331,7 @@ def _print_plan(out: Console, nodes: dict[tuple[str, str], Node], by_target: dic
 
 def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Path, cache: BuildCache,
              memo: HashMemo, jobs: int, force: bool, out: Console, matrix: Matrix,
-             times: dict[tuple[str, str], JobTiming]) -> None:
+             times: dict[tuple[str, str], JobTiming], work_root: Path) -> None:
     done: dict[tuple[str, str], dict[str, str]] = {}  # node -> {rpm name: sha256} of its results
     failed: set[tuple[str, str]] = set()
     running: dict[Future[BuildResult], tuple[Node, float]] = {}
@@ -332,7 +339,6 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     pending = dict(nodes)
     settings = dict(builder.settings())
     host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
-    work_root = build_dir / "work"
     # longest remaining chain first, by the build times of earlier runs (plan.critical_path)
     deps = {nid: [(nid[0], d) for d in node.deps if (nid[0], d) in nodes] for nid, node in nodes.items()}
     priority = plan.critical_path(deps, plan.estimated_costs(nodes, cache.durations()))

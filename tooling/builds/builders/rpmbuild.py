@@ -157,6 +157,8 @@ class RpmbuildBuilder:
         state(res, "Start: build phase for " + job.srpm.nvr)
         argv = self.argv(job)
         try:
+            # $TMPDIR stays the user's (/tmp): upstream tests make unix sockets under it with paths that
+            # leave no room for a longer prefix (moby's plugin tests: 107 bytes, "short-ish path here")
             run(argv, cwd=job.workdir, env=env, log=res / "build.log", timeout=self.timeout)
         except CommandError as exc:
             state(res, "Finish: build phase (failed)")
