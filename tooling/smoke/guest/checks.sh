@@ -334,24 +334,25 @@ check_container_run() {
 
 check_container_cp() {
     docker image inspect forklift/busybox:smoke >/dev/null 2>&1 || { echo "SKIP: no test image"; return 2; }
-    docker rm -f forklift-cp >/dev/null 2>&1; docker volume rm forklift-cp >/dev/null 2>&1
+    c=forklift-cp-$$  # this run's own names: nothing to clean up first
     # a volume whose destination passes through the image's absolute /var/run -> /run symlink: docker cp
     # mounts it through os.Root (the CVE-2026-41568/CVE-2026-42306 patch) and must still follow that link
-    docker create --name forklift-cp --network none -v forklift-cp:/var/run/data forklift/busybox:smoke \
+    docker create --name "$c" --network none -v "$c:/var/run/data" forklift/busybox:smoke \
         /bin/cat /run/data/in > "$LOG/cp.out" 2>&1 || { echo "docker create failed: $(logtail "$LOG/cp.out")"; return 1; }
     echo "copied in by docker cp $$" > "$LOG/cp-in"
-    docker cp "$LOG/cp-in" forklift-cp:/var/run/data/in >> "$LOG/cp.out" 2>&1 \
+    docker cp "$LOG/cp-in" "$c:/var/run/data/in" >> "$LOG/cp.out" 2>&1 \
         || { echo "docker cp into the volume failed: $(logtail "$LOG/cp.out")"; return 1; }
-    out=$(docker start -a forklift-cp 2>&1)
+    out=$(docker start -a "$c" 2>&1)
     [ "$out" = "copied in by docker cp $$" ] || { echo "the container read '$out'"; return 1; }
-    back=$(docker cp forklift-cp:/var/run/data/in - 2>>"$LOG/cp.out" | tar -xO) \
+    back=$(docker cp "$c:/var/run/data/in" - 2>>"$LOG/cp.out" | tar -xO) \
         || { echo "docker cp out of the volume failed: $(logtail "$LOG/cp.out")"; return 1; }
     [ "$back" = "$out" ] || { echo "docker cp gave back '$back'"; return 1; }
-    docker rm forklift-cp >/dev/null 2>&1
-    vol=$(docker run --rm --network none -v forklift-cp:/d forklift/busybox:smoke /bin/cat /d/in 2>&1)
-    [ "$vol" = "$out" ] || { echo "the volume holds '$vol', not the copied file"; return 1; }
-    docker volume rm forklift-cp >/dev/null 2>&1
-    echo "docker cp into and out of a volume under /var/run -> /run: the volume holds the file"
+    # the file is in the volume, not in the container's own layer: read it where the engine keeps the volume
+    mnt=$(docker volume inspect -f '{{.Mountpoint}}' "$c" 2>>"$LOG/cp.out")
+    vol=$(cat "$mnt/in" 2>&1)
+    [ "$vol" = "$out" ] || { echo "the volume ($mnt) holds '$vol', not the copied file"; return 1; }
+    docker rm -v "$c" >/dev/null 2>&1; docker volume rm "$c" >/dev/null 2>&1
+    echo "docker cp into and out of a volume under /var/run -> /run: the volume ($mnt) holds the file"
 }
 
 check_engine_stop() {
