@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,17 @@ def spec_tree(tmp_path: Path) -> Path:
     dest = tmp_path / "specs"
     shutil.copytree(SPECS, dest, symlinks=False)
     return dest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tmpfs_trees_of_test_builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Builds in tests keep their trees on tmpfs like any other (tooling/builds/scratch.py); the trees of
+    the builds that failed on purpose would stay in memory: remove those whose build directory is a test's."""
+    yield
+    from tooling.builds import scratch
+
+    base = tmp_path_factory.getbasetemp().resolve()
+    for d in (scratch.TMPFS / f"forklift-{os.getuid()}").glob("*"):
+        owner = scratch.owner(d)
+        if owner is not None and owner.is_relative_to(base):
+            shutil.rmtree(d, ignore_errors=True)

@@ -67,3 +67,20 @@ def test_off_and_a_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv(scratch.ENV, "ram")
     with pytest.raises(ForkliftError, match=r"FORKLIFT_BUILD_TMPFS='ram': not one of auto, on, off"):
         scratch.choose(tmp_path / "build", 1)
+
+
+def test_claim_names_the_build_directory_and_tidy_keeps_only_failed_trees(tmp_path: Path) -> None:
+    root = tmp_path / "shm" / "forklift-0" / "abc" / "work"
+    chosen = scratch.Scratch(root, True, "test")
+    scratch.claim(chosen, tmp_path / "build")
+    assert scratch.owner(root.parent) == (tmp_path / "build").resolve()
+    (root / "fedora-45" / "libfk").mkdir(parents=True)  # published: its tree was removed, the dirs stay
+    (root / "fedora-45" / "fkapp" / "top").mkdir(parents=True)
+    (root / "fedora-45" / "fkapp" / "top" / "build.log").write_text("failed\n")  # a failed build's tree
+    scratch.tidy(chosen)
+    assert not (root / "fedora-45" / "libfk").exists()
+    assert (root / "fedora-45" / "fkapp" / "top" / "build.log").is_file()
+    assert scratch.owner(root.parent) == (tmp_path / "build").resolve()  # still says whose it is
+    (root / "fedora-45" / "fkapp" / "top" / "build.log").unlink()
+    scratch.tidy(chosen)
+    assert not root.parent.exists()  # nothing left, not even the owner file

@@ -178,6 +178,7 @@ def run_build(
         # host builds keep their trees on tmpfs when there is room (tooling/builds/scratch.py)
         work = scratch.choose(build_dir, jobs) if chosen.name == "rpmbuild" else None
         if work is not None and not dry_run:
+            scratch.claim(work, build_dir)
             out.print(f"scratch: {work.why}", highlight=False, markup=False)
         report = BuildReport(builder=chosen.name, builder_reason=reason, jobs=jobs, dry_run=dry_run)
         memo = HashMemo(build_dir / "cache" / "hashes.json")

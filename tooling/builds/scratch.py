@@ -93,15 +93,37 @@ def choose(build_dir: Path, jobs: int, *, setting: str | None = None, tmpfs: Pat
     return Scratch(root, True, f"build trees on tmpfs in {root} (${ENV}={setting})")
 
 
+OWNER = "build-dir"  # beside a tmpfs root: the build directory whose trees it holds
+
+
+def claim(chosen: Scratch, build_dir: Path) -> None:
+    """Before a run's builds: make a tmpfs root and say whose it is (for a look, and for clean-ups)."""
+    if chosen.tmpfs:
+        chosen.root.mkdir(parents=True, exist_ok=True)
+        (chosen.root.parent / OWNER).write_text(f"{build_dir.resolve()}\n", encoding="utf-8")
+
+
+def owner(directory: Path) -> Path | None:
+    """The build directory a ``/dev/shm/forklift-<uid>/<digest>`` directory belongs to, if it says."""
+    try:
+        return Path((directory / OWNER).read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+
+
 def tidy(chosen: Scratch) -> None:
     """After a run: remove the empty directories of a tmpfs root (a failed build's tree stays)."""
     if not chosen.tmpfs or not chosen.root.is_dir():
         return
     dirs = sorted((p for p in chosen.root.rglob("*") if p.is_dir() and not p.is_symlink()),
                   key=lambda p: len(p.parts), reverse=True)
-    for d in [*dirs, chosen.root, chosen.root.parent]:
+    for d in [*dirs, chosen.root]:
         with contextlib.suppress(OSError):  # not empty: a failed build's tree, kept for a look
             d.rmdir()
+    if not chosen.root.exists():
+        with contextlib.suppress(OSError):
+            (chosen.root.parent / OWNER).unlink()
+            chosen.root.parent.rmdir()
 
 
 def _read(path: str) -> str:
