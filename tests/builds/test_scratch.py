@@ -70,7 +70,8 @@ def test_off_and_a_bad_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_claim_names_the_build_directory_and_tidy_keeps_only_failed_trees(tmp_path: Path) -> None:
-    root = tmp_path / "shm" / "forklift-0" / "abc" / "work"
+    (tmp_path / "shm").mkdir()
+    root = tmp_path / "shm" / f"forklift-{os.getuid()}" / "abc" / "work"
     chosen = scratch.Scratch(root, True, "test")
     scratch.claim(chosen, tmp_path / "build")
     assert scratch.owner(root.parent) == (tmp_path / "build").resolve()
@@ -84,3 +85,38 @@ def test_claim_names_the_build_directory_and_tidy_keeps_only_failed_trees(tmp_pa
     (root / "fedora-45" / "fkapp" / "top" / "build.log").unlink()
     scratch.tidy(chosen)
     assert not root.parent.exists()  # nothing left, not even the owner file
+
+
+@pytest.mark.parametrize("make", ["symlink", "group-writable", "other-owner"])
+def test_a_top_directory_someone_else_could_steer_is_refused(tmp_path: Path, make: str) -> None:
+    """/dev/shm is everyone's: a forklift-<uid> directory that is a link, writable by others, or not ours
+    would let another user redirect the builds' writes."""
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    if os.statvfs(shm).f_bavail * os.statvfs(shm).f_frsize < scratch.PER_JOB:
+        pytest.skip(f"{tmp_path} has less than {scratch.PER_JOB >> 20} MiB free")
+    base = shm / f"forklift-{os.getuid()}"
+    if make == "symlink":
+        (tmp_path / "elsewhere").mkdir()
+        base.symlink_to(tmp_path / "elsewhere")
+    elif make == "group-writable":
+        base.mkdir()
+        base.chmod(0o775)
+    else:
+        if os.getuid() != 0:
+            pytest.skip("needs root to give the directory to another user")
+        base.mkdir(mode=0o700)
+        os.chown(base, 65534, 65534)
+    kw = {"tmpfs": shm, "mounts": mounts(shm, "tmpfs"), "meminfo": meminfo(8 * GIB)}
+    got = scratch.choose(tmp_path / "build", 1, setting="auto", **kw)  # type: ignore[arg-type]
+    assert not got.tmpfs and got.root == tmp_path / "build" / "work"
+    assert "is not a directory of this user's that only it may write to" in got.why
+    with pytest.raises(ForkliftError, match="only it may write to"):
+        scratch.choose(tmp_path / "build", 1, setting="on", **kw)  # type: ignore[arg-type]
+
+
+def test_claim_makes_the_top_directory_private(tmp_path: Path) -> None:
+    root = tmp_path / "shm" / f"forklift-{os.getuid()}" / "abc" / "work"
+    (tmp_path / "shm").mkdir()
+    scratch.claim(scratch.Scratch(root, True, "test"), tmp_path / "build")
+    assert (root.parent.parent.stat().st_mode & 0o777) == 0o700

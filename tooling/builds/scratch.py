@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,23 +85,45 @@ def choose(build_dir: Path, jobs: int, *, setting: str | None = None, tmpfs: Pat
             why_not = f"{tmpfs} has {free >> 20} MiB free, {jobs} job(s) need {need >> 20} MiB"
         elif _mem_available(meminfo) < need:
             why_not = f"{_mem_available(meminfo) >> 20} MiB of memory available, {jobs} job(s) need {need >> 20} MiB"
+    base = tmpfs / f"forklift-{os.getuid()}"
+    if not why_not:
+        why_not = _unsafe(base)
     if why_not:
         if setting == "on":
             raise ForkliftError(f"${ENV}=on: {why_not}", hint=f"free memory, lower --jobs, or set {ENV}=auto")
         return Scratch(on_disk.root, False, f"{on_disk.why} ({why_not})")
     digest = hashlib.sha256(str(build_dir.resolve()).encode()).hexdigest()[:12]
-    root = tmpfs / f"forklift-{os.getuid()}" / digest / "work"
+    root = base / digest / "work"
     return Scratch(root, True, f"build trees on tmpfs in {root} (${ENV}={setting})")
 
 
 OWNER = "build-dir"  # beside a tmpfs root: the build directory whose trees it holds
 
 
+def _unsafe(base: Path) -> str:
+    """Why ``base`` (in a directory everyone may write to) is not safe to build in, or "" when it is:
+    it must be our own real directory that nobody else can write to, else another user could have
+    made it, or a link in it, to steer where our builds write."""
+    try:
+        st = os.lstat(base)
+    except FileNotFoundError:
+        return ""
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return f"{base} is not a directory of this user's that only it may write to"
+    return ""
+
+
 def claim(chosen: Scratch, build_dir: Path) -> None:
-    """Before a run's builds: make a tmpfs root and say whose it is (for a look, and for clean-ups)."""
-    if chosen.tmpfs:
-        chosen.root.mkdir(parents=True, exist_ok=True)
-        (chosen.root.parent / OWNER).write_text(f"{build_dir.resolve()}\n", encoding="utf-8")
+    """Before a run's builds: make a tmpfs root (its top directory private) and say whose it is."""
+    if not chosen.tmpfs:
+        return
+    base = chosen.root.parent.parent
+    with contextlib.suppress(FileExistsError):
+        base.mkdir(mode=0o700)
+    if why := _unsafe(base):  # made by someone else between choose() and here
+        raise ForkliftError(why, hint=f"remove it, or set {ENV}=off")
+    chosen.root.mkdir(parents=True, exist_ok=True)
+    (chosen.root.parent / OWNER).write_text(f"{build_dir.resolve()}\n", encoding="utf-8")
 
 
 def owner(directory: Path) -> Path | None:
