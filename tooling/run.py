@@ -222,16 +222,17 @@ def terminate(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: floa
         os.killpg(proc.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + grace
+    killed = False
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        killed = True
         proc.wait()
     # the leader is gone; the rest of its group (a build's shell and what it runs) dies on the same
     # signal a moment later: wait for that (SIGKILL after the grace), so nothing of it outlives this call
-    killed = False
+    deadline = time.monotonic() + grace
     while _group_running(proc.pid):
         if time.monotonic() > deadline:
             if killed:

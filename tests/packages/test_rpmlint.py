@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.packages.conftest import MATRIX, PACKAGES, Rendered
-from tooling import lint
+from tooling import lint, render
+from tooling.smoke import standin
 
 
 @pytest.mark.parametrize("target", ["fedora-45", "centos-stream-9"])
@@ -66,9 +67,6 @@ def test_built_forklift_native_rpms_are_rpmlint_clean(tmp_path: Path, target: st
     require_tool("rpmlint", "rpmbuild", "make")
     if not Path("/usr/share/selinux/devel/Makefile").exists():
         pytest.skip("needs the SELinux policy devel Makefile (apt-get install selinux-policy-dev)")
-    from tooling import render
-    from tooling.smoke import standin
-
     t = MATRIX.targets[target]
     out = tmp_path / "out"
     out.mkdir()

@@ -13,9 +13,9 @@ compile: unpacking the engine's 9,600 files took 4.7 s on this project's CI mach
 - ``off``: always ``<build-dir>/work``;
 - ``on``: tmpfs, or an error that says why not.
 
-The scratch root is ``/dev/shm/forklift-<uid>/<sha256(build dir)[:12]>``: one per build
+The scratch root is ``/dev/shm/forklift-<uid>/<sha256(build dir)[:12]>/work``: one per build
 directory, so two checkouts never share a tree, and nothing in it depends on anything but the
-build directory, as ``<build-dir>/work`` did. Which root a run used is in its report; a failed
+build directory, as ``<build-dir>/work`` did. Which root a run used is in its ``scratch:`` line; a failed
 build's tree stays there for a look until the job is built again (the pipeline empties a job's
 tree before it starts) or the machine restarts.
 """
@@ -67,9 +67,9 @@ def choose(build_dir: Path, jobs: int, *, setting: str | None = None, tmpfs: Pat
     if setting not in CHOICES:
         raise ForkliftError(f"${ENV}={setting!r}: not one of {', '.join(CHOICES)}",
                             hint="auto (tmpfs when there is room), on or off; or unset it")
-    on_disk = Scratch(build_dir / "work", False, f"build trees in {build_dir / 'work'}")
+    disk = build_dir / "work"
     if setting == "off":
-        return Scratch(on_disk.root, False, f"{on_disk.why} (${ENV}=off)")
+        return Scratch(disk, False, f"build trees in {disk} (${ENV}=off)")
     need = PER_JOB * jobs
     if mounts is None:
         mounts = _read("/proc/mounts")
@@ -80,18 +80,18 @@ def choose(build_dir: Path, jobs: int, *, setting: str | None = None, tmpfs: Pat
         why_not = f"{tmpfs} is not a tmpfs"
     else:
         st = os.statvfs(tmpfs)
-        free = st.f_bavail * st.f_frsize
+        free, available = st.f_bavail * st.f_frsize, _mem_available(meminfo)
         if free < need:
             why_not = f"{tmpfs} has {free >> 20} MiB free, {jobs} job(s) need {need >> 20} MiB"
-        elif _mem_available(meminfo) < need:
-            why_not = f"{_mem_available(meminfo) >> 20} MiB of memory available, {jobs} job(s) need {need >> 20} MiB"
+        elif available < need:
+            why_not = f"{available >> 20} MiB of memory available, {jobs} job(s) need {need >> 20} MiB"
     base = tmpfs / f"forklift-{os.getuid()}"
     if not why_not:
         why_not = _unsafe(base)
     if why_not:
         if setting == "on":
             raise ForkliftError(f"${ENV}=on: {why_not}", hint=f"free memory, lower --jobs, or set {ENV}=auto")
-        return Scratch(on_disk.root, False, f"{on_disk.why} ({why_not})")
+        return Scratch(disk, False, f"build trees in {disk} ({why_not})")
     digest = hashlib.sha256(str(build_dir.resolve()).encode()).hexdigest()[:12]
     root = base / digest / "work"
     return Scratch(root, True, f"build trees on tmpfs in {root} (${ENV}={setting})")
