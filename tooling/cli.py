@@ -24,8 +24,8 @@ from tooling.redact import RedactingStream, redact
 F = TypeVar("F", bound=Callable[..., Any])
 
 BUILD_DIR = REPO_ROOT / "build"
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(stderr=False, highlight=False, emoji=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
 
 
 @contextlib.contextmanager

@@ -39,6 +39,7 @@ from tooling import render, sourcesfile
 from tooling.errors import ForkliftError
 from tooling.model import Matrix, Package, Target
 from tooling.redact import redact
+from tooling.release.placeholders import package_placeholders, refuse_placeholders
 
 GIT_TIMEOUT = 300.0
 LOOKASIDE_TIMEOUT = (10.0, 120.0)  # connect, no bytes for
@@ -342,13 +343,15 @@ def dist_git(matrix: Matrix, target: str, packages: list[str], *, repo: str, pus
              offline: bool = False, console: Console | None = None) -> dict[str, str]:
     """`invoke dist-git`: write, show, commit (and with ``push`` upload and push) each package;
     return package -> git+URL#commit."""
-    out = console or Console(highlight=False)
+    out = console or Console(highlight=False, emoji=False)
     tgt = matrix.select_targets([target])[0]
     pkgs = matrix.select_packages(packages) if packages else [p for p in matrix.packages.values() if p.enabled_for(tgt)]
     fedpkg = shutil.which("fedpkg")
     if push and lookaside is None and fedpkg is None:
         raise ForkliftError("--push uploads the tarballs to the lookaside: pass --lookaside URL (the base holding "
                             "upload.cgi), or install fedpkg")
+    if push:
+        refuse_placeholders(package_placeholders(pkgs), "dist-git --push")
     branch = tgt.distgit_branch
     # everything is rendered and every checkout checked before anything is written
     plans = []

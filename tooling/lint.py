@@ -2,7 +2,7 @@
 target's macros, and rpmlint with the repo's config (specs/rpmlint.toml).
 
 Problems are collected as ``Finding`` records (file, line, tool, message);
-``lint`` raises one ForkliftError listing every error.
+``raise_for`` raises one ForkliftError listing every finding: warnings fail too.
 """
 
 from __future__ import annotations
@@ -146,11 +146,13 @@ def lint_specs(specs: Iterable[tuple[Target, Path]], specs_root: Path) -> list[F
 
 
 def raise_for(findings: list[Finding]) -> None:
-    errors = [f for f in findings if f.level == "error"]
-    if errors:
-        listing = "\n".join(f"  {f}" for f in errors)
+    """Clean means no finding at all: an rpmlint warning fails as an error does (a justified one gets
+    a filter with its reason in specs/rpmlint.toml)."""
+    if findings:
+        errors = sum(f.level == "error" for f in findings)
+        listing = "\n".join(f"  {f}" for f in findings)
         raise ForkliftError(
-            f"{len(errors)} lint error(s):\n{listing}",
+            f"{errors} lint error(s), {len(findings) - errors} warning(s):\n{listing}",
             hint="fix the template (specs/<package>/<package>.spec.j2) or, if justified, add an rpmlint filter "
             "with a comment in specs/rpmlint.toml",
         )

@@ -178,6 +178,7 @@ class Matrix:
     packages: Mapping[str, Package]
     features: Mapping[str, str]  # flag -> description
     default_target: str
+    home: str | None = None  # the project's public home (targets.toml `home`)
 
     def select_targets(self, names: list[str] | tuple[str, ...] | None) -> list[Target]:
         return _select(self.targets, names, "target", self.root / TARGETS_FILE)
@@ -283,9 +284,12 @@ def read_toml(path: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- targets
 
 
-def load_targets(path: Path) -> tuple[dict[str, Target], dict[str, str], str]:
+def load_targets(path: Path) -> tuple[dict[str, Target], dict[str, str], str, str | None]:
     doc = _Table(path, "", read_toml(path))
     default = doc.get("default", str, desc="name of the default target")
+    home = doc.get("home", str, None, desc="the project's public home page (an https:// URL)")
+    if home is not None and not re.match(r"^https://[A-Za-z0-9.-]+\.[A-Za-z]{2,}(/\S*)?$", home):
+        raise DataError(path, "home", f"{home!r} is not an https:// URL", hint="e.g. home = \"https://forklift.dev\"")
     feats_t = doc.table("features")
     features: dict[str, str] = {}
     for name in sorted(feats_t.data):
@@ -301,7 +305,7 @@ def load_targets(path: Path) -> tuple[dict[str, Target], dict[str, str], str]:
         targets[name] = _load_target(targets_t.table(name), name, features)
     if default not in targets:
         raise DataError(path, "default", f"default target {default!r} is not defined", hint=f"one of {', '.join(targets)}")
-    return targets, features, default
+    return targets, features, default, home.rstrip("/") if home else None
 
 
 def _load_target(t: _Table, name: str, known_features: Mapping[str, str]) -> Target:
@@ -368,7 +372,7 @@ def default_distgit_branch(family: str, version: int, branch: str | None) -> str
 # --------------------------------------------------------------------------- packages
 
 
-def load_package(directory: Path, known_features: Mapping[str, str]) -> Package:
+def load_package(directory: Path, known_features: Mapping[str, str], home: str | None = None) -> Package:
     path = directory / PACKAGE_FILE
     t = _Table(path, "", read_toml(path))
     name = t.get("name", str)
@@ -386,6 +390,13 @@ def load_package(directory: Path, known_features: Mapping[str, str]) -> Package:
         raise DataError(path, "summary", "a Summary has no trailing period and fits in 79 characters")
     lic = t.get("license", str, desc="SPDX expression")
     url = t.get("url", str)
+    if "{home}" in url:  # the packages whose upstream is this repository name the project's home
+        if home is None:
+            raise DataError(path, "url", f"{url!r} names {{home}}, but specs/{TARGETS_FILE} sets no `home`",
+                            hint="set home = \"https://...\" (the project's public page) in specs/targets.toml")
+        url = url.replace("{home}", home)
+    if "{" in url:
+        raise DataError(path, "url", f"{url!r}: the only placeholder a package URL may use is {{home}}")
     sde = t.get("source_date_epoch", int, desc="SOURCE_DATE_EPOCH for reproducible SRPMs")
     notes = t.get("notes", str, "")
     enabled_when = t.str_list("enabled_when", ())
@@ -509,14 +520,15 @@ def _load_patch(pt: _Table, index: int, directory: Path, hashes: Mapping[str, So
 def load(root: Path | None = None) -> Matrix:
     """Load and validate the whole matrix under ``root`` (default: this checkout's specs/)."""
     root = root or SPECS_DIR
-    targets, features, default = load_targets(root / TARGETS_FILE)
+    targets, features, default, home = load_targets(root / TARGETS_FILE)
     packages: dict[str, Package] = {}
     for directory in sorted(p for p in root.iterdir() if p.is_dir() and (p / PACKAGE_FILE).exists()):
-        pkg = load_package(directory, features)
+        pkg = load_package(directory, features, home)
         packages[pkg.name] = pkg
     if not packages:
         raise DataError(root, None, f"no packages found (no */{PACKAGE_FILE})")
-    return Matrix(root=root, targets=targets, packages=packages, features=features, default_target=default)
+    return Matrix(root=root, targets=targets, packages=packages, features=features, default_target=default,
+                  home=home)
 
 
 _cache: dict[Path, Matrix] = {}

@@ -167,7 +167,7 @@ def distgit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DistGit:
             release = 1
             summary = "dist-git test package {name}"
             license = "MIT"
-            url = "https://example.org/{name}"
+            url = "https://forklift.internal/{name}"
             source_date_epoch = 1700000000
 
             [[sources]]
@@ -175,7 +175,7 @@ def distgit_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DistGit:
             """) + patches)
         (d / f"{name}.spec.j2").write_text(textwrap.dedent(SPECS[name]))
         (d / "changelog").write_text(
-            f"* Tue Nov 24 2026 Dist Git Tester <dg@example.org> - 1.0-1\n"
+            f"* Tue Nov 24 2026 Dist Git Tester <dg@forklift.internal> - 1.0-1\n"
             f"- First dist-git build of {name}, from Forklift's rendered spec\n  with its tarball in the lookaside\n")
     base = tmp_path / "dist-git"
     for name in PACKAGES:

@@ -47,7 +47,7 @@ def test_commit_and_push_with_the_lookaside(distgit_env: DistGit, lookaside: Loo
         assert env.show(name, "README.md") == f"# {name}"  # files Forklift does not own stay
         # the commit: subject from the changelog entry, its author
         log = git("log", "-1", "--format=%an <%ae>%n%s%n%b", BRANCH, cwd=env.bare(name))
-        assert log.startswith(f"Dist Git Tester <dg@example.org>\nFirst dist-git build of {name}, from Forklift's")
+        assert log.startswith(f"Dist Git Tester <dg@forklift.internal>\nFirst dist-git build of {name}, from Forklift's")
         assert f"{name} 1.0-1 (f45), rendered by Forklift for fedora-45" in log
         # the tarball is in the lookaside where fedpkg (and koji) look for it
         digest = env.show(name, "sources").split(" = ")[1]
@@ -72,7 +72,7 @@ def test_commit_and_push_with_the_lookaside(distgit_env: DistGit, lookaside: Loo
     toml.write_text(toml.read_text().replace("release = 1", "release = 2").replace(
         '\n[[patches]]\nfile = "readme.patch"\n', ""))
     log_file = env.specs / "dg-app" / "changelog"
-    log_file.write_text("* Wed Nov 25 2026 Dist Git Tester <dg@example.org> - 1.0-2\n- Drop the README patch\n\n"
+    log_file.write_text("* Wed Nov 25 2026 Dist Git Tester <dg@forklift.internal> - 1.0-2\n- Drop the README patch\n\n"
                         + log_file.read_text())
     spec_j2 = env.specs / "dg-app" / "dg-app.spec.j2"
     spec_j2.write_text(spec_j2.read_text().replace("grep -q patched README", "true"))
@@ -167,3 +167,28 @@ def test_dist_git_bad_input_through_invoke(tmp_path: Path) -> None:
         errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and expected in errors[0], proc.stderr
         assert not (tmp_path / "b" / "dist-git").exists()
+
+
+def test_push_refuses_a_placeholder_before_anything_moves(distgit_env: DistGit, lookaside: Lookaside) -> None:
+    env = distgit_env
+    toml = env.specs / "dg-app" / "package.toml"
+    toml.write_text(toml.read_text().replace("https://forklift.internal/dg-app", "https://forklift.example.org/dg-app"))
+    log = env.specs / "dg-base" / "changelog"
+    log.write_text("* Wed Nov 25 2026 Forklift Maintainers <forklift@example.org> - 1.0-1\n- Placeholder entry\n")
+    env.reload()
+    before = {p: env.head(p) for p in PACKAGES}
+    with pytest.raises(ForkliftError, match=r"^dist-git --push: \S+/dg-app/package\.toml: url "
+                                            r"'https://forklift\.example\.org/dg-app' is a placeholder "
+                                            r"\(example\.org is a reserved domain\) \(and 1 more\)\n"):
+        run(env, push=True, lookaside=lookaside)
+    assert {p: env.head(p) for p in PACKAGES} == before and lookaside.uploads == []
+    assert not (env.build_dir / "dist-git").exists()
+    # the changelog identity alone is refused too, with what to do about it
+    toml.write_text(toml.read_text().replace("https://forklift.example.org/dg-app", "https://forklift.internal/dg-app"))
+    env.reload()
+    with pytest.raises(ForkliftError, match=r"dg-base/changelog: changelog 'Forklift Maintainers <forklift@example"
+                                            r"\.org>' is a placeholder") as err:
+        run(env, push=True, lookaside=lookaside)
+    assert "RPM_PACKAGER" in str(err.value.hint)
+    # a local commit (no --push) is not a release: it goes through
+    run(env, push=False)

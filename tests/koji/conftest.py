@@ -188,6 +188,24 @@ SPECS = {
         %files
         /usr/share/kt-app/data
         """,
+    "kt-home": """\
+        Name: kt-home
+        Version: 1.0
+        Release: 1
+        Summary: koji test package whose URL is still a placeholder
+        License: MIT
+        URL: https://forklift.example.org/kt-home
+        BuildArch: noarch
+        %description
+        home
+        %prep
+        %build
+        %install
+        mkdir -p %{buildroot}/usr/share/kt-home
+        echo home > %{buildroot}/usr/share/kt-home/data
+        %files
+        /usr/share/kt-home/data
+        """,
     "kt-broken": """\
         Name: kt-broken
         Version: 0.1

@@ -133,6 +133,23 @@ def test_two_layers_wait_for_the_repo(matrix: Matrix, tmp_path: Path, hub: FakeH
     assert {"kt-app-2.0-1.noarch.rpm", "kt-base-1.0-1.noarch.rpm"} <= repo_rpms
 
 
+def test_a_placeholder_url_is_refused_for_a_real_build_before_any_call(
+        matrix: Matrix, tmp_path: Path, hub: FakeHub, profile: str, console: Console,
+        make_srpms: Callable[..., Path]) -> None:
+    build_dir = tmp_path / "build"
+    make_srpms(build_dir, "kt-base", "kt-home")
+    real_builds_allowed(hub, "kt-base", "kt-home")
+    with pytest.raises(ForkliftError, match=r"^koji-build of fedora-45 \(not --scratch\): kt-home-1\.0-1\.src\.rpm: "
+                                            r"URL 'https://forklift\.example\.org/kt-home' is a placeholder "
+                                            r"\(example\.org is a reserved domain\)\n") as err:
+        build(matrix, build_dir, profile, console, scratch=False)
+    assert "home" in str(err.value.hint) and "scratch" in str(err.value.hint)
+    assert hub.calls == [] and hub.builds == {}
+    # a scratch build of the same SRPMs is what placeholders are for
+    build(matrix, build_dir, profile, console, "kt-home", scratch=True)
+    assert [t.method for t in hub.tasks.values() if t.method == "build"] == ["build"]
+
+
 def test_scratch_with_layers_is_refused_before_any_call(matrix: Matrix, tmp_path: Path, hub: FakeHub,
                                                         profile: str, console: Console,
                                                         make_srpms: Callable[..., Path]) -> None:

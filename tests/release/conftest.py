@@ -91,7 +91,7 @@ Version:        {version}
 Release:        {release}
 Summary:        Release test package {name}
 License:        MIT
-URL:            https://example.org/{name}
+URL:            {url}
 BuildArch:      {arch}
 {provides}
 
@@ -108,20 +108,23 @@ echo 'MIT License' > %{{buildroot}}/usr/share/{name}/LICENSE
 /usr/share/{name}/data.txt
 
 %changelog
-* Mon Nov 30 2026 Forklift Tests <tests@example.org> - {version}-{release}
+* Mon Nov 30 2026 {packager} - {version}-{release}
 - Release {version}-{release} of {name}
-* Tue Nov 24 2026 Forklift Tests <tests@example.org> - 0.9-1
+* Tue Nov 24 2026 Forklift Tests <tests@forklift.internal> - 0.9-1
 - First release of {name}
 """
 
 
 def build_rpm(out: Path, name: str, version: str = "1.0", release: str = "1", *, arch: str = "noarch",
-              content: str = "", provides: tuple[str, ...] = ()) -> Path:
-    """rpmbuild -bb a tiny package into ``out`` and return the RPM."""
+              content: str = "", provides: tuple[str, ...] = (), url: str | None = None,
+              packager: str = "Forklift Tests <tests@forklift.internal>") -> Path:
+    """rpmbuild -bb a tiny package into ``out`` and return the RPM (``url`` default: https://forklift.internal/<name>;
+    ``packager`` signs the newest changelog entry)."""
     require_tool("rpmbuild")
     top = Path(tempfile.mkdtemp(prefix="rpmbuild-", dir=out))
     spec = top / f"{name}.spec"
     spec.write_text(STUB_SPEC.format(name=name, version=version, release=release, arch=arch, content=content,
+                                     url=url or f"https://forklift.internal/{name}", packager=packager,
                                      provides="\n".join(f"Provides:       {p}" for p in provides)))
     subprocess.run(["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {top}", "--define", f"_rpmdir {top / 'RPMS'}",
                     "--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",

@@ -159,7 +159,7 @@ def run_build(
     (target, package) that got that far (tests/bench/bench_build.py)."""
     from tooling.sources.api import sources_config
 
-    out = console or Console(highlight=False, width=None if Console().is_terminal else 150)
+    out = console or Console(highlight=False, emoji=False, width=None if Console().is_terminal else 150)
     if jobs < 1:
         raise ForkliftError(f"--jobs must be at least 1, not {jobs}")
     start = time.monotonic()

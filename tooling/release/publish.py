@@ -30,6 +30,7 @@ from tooling.errors import ForkliftError
 from tooling.fsutil import atomic_write_bytes, atomic_write_text
 from tooling.model import Target
 from tooling.release import atomic, gpg, rpminfo
+from tooling.release.placeholders import refuse_placeholders, rpm_placeholders
 from tooling.release.sign import KEY_FILE, createrepo
 
 CHANNELS = ("stable", "test")
@@ -154,6 +155,8 @@ def publish(build_dir: Path, target: Target, dest: Path, channel: str, cfg: gpg.
     rpms = sorted(p for p in src.glob("*.rpm") if not p.name.endswith(".src.rpm"))
     if not rpms:
         raise ForkliftError(f"{link}: the repository holds no binary RPMs: run invoke build -t {target.name} first")
+    if channel == "stable":
+        refuse_placeholders(rpm_placeholders(rpms), f"publish --channel stable of {link}")
     exported = (src / KEY_FILE).read_bytes()
     verdicts = gpg.verify_rpms(rpms, exported)
     for path, verdict in sorted(verdicts.items()):

@@ -334,7 +334,7 @@ class DownloadProgress:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                            TimeRemainingColumn(), console=Console(file=sys.stdout), transient=True)
+                            TimeRemainingColumn(), console=Console(file=sys.stdout, emoji=False), transient=True)
         self.bar.start()
         self.task = self.bar.add_task(self.name, total=self.total, completed=self.done)
 
