@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from tooling import goversion
 from tooling.errors import ForkliftError
 from tooling.fsutil import atomic_write_text
 from tooling.model import Matrix, Package, Target
@@ -65,6 +66,13 @@ class RenderedSpec:
         return f"{self.package.name}.spec"
 
 
+def _go_rpm_version(version: str) -> str:
+    try:
+        return goversion.rpm_version(version)
+    except ValueError as exc:
+        raise ForkliftError(f"{exc} (a bundled module in the package's package.toml vars.bundled)") from None
+
+
 def _environment(root: Path) -> jinja2.Environment:
     loader = jinja2.FileSystemLoader([str(root)], followlinks=False)
     env = jinja2.Environment(
@@ -76,6 +84,7 @@ def _environment(root: Path) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["spec_list"] = lambda items, sep=" ": sep.join(items)
+    env.filters["go_rpm_version"] = _go_rpm_version
     return env
 
 

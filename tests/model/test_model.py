@@ -80,7 +80,7 @@ def test_mistyped_field(spec_tree: Path) -> None:
 
 
 def test_unknown_field_is_a_typo(spec_tree: Path) -> None:
-    _edit(spec_tree / "docker-cli" / "package.toml", "release = 1", "release = 1\nrelase = 2")
+    _edit(spec_tree / "docker-cli" / "package.toml", "release = 2", "release = 2\nrelase = 3")
     _expect(spec_tree, r"docker-cli/package\.toml: relase: unknown field")
 
 
