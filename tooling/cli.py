@@ -24,8 +24,11 @@ from tooling.redact import RedactingStream, redact
 F = TypeVar("F", bound=Callable[..., Any])
 
 BUILD_DIR = REPO_ROOT / "build"
-console = Console(stderr=False, highlight=False, emoji=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+# Output is read in terminals and in CI logs: no emoji codes (":100:" in a path:line stays text), no
+# wrapped lines, and tables 200 columns wide when not on a terminal (rich's 80 cut names to "fedo…")
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+console = Console(stderr=False, highlight=False, emoji=False, soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True, width=_WIDTH)
 
 
 @contextlib.contextmanager
@@ -83,11 +86,11 @@ def targets_table(matrix: Matrix) -> Table:
     table = Table(title="Forklift targets", title_justify="left")
     for col in ("target", "family", "version", "arches", "mock chroot", "koji target", "dist", "eol", "features",
                 "packages built"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")  # a narrow column wraps a name, never cuts it
     for t in matrix.targets.values():
         name = t.name + (" (default)" if t.name == matrix.default_target else "")
-        feats = " ".join(f for f, on in t.features.items() if on)
-        built = " ".join(p.name for p in matrix.packages.values() if p.enabled_for(t))
+        feats = "\n".join(f for f, on in t.features.items() if on)  # one a line: nothing to cut
+        built = "\n".join(p.name for p in matrix.packages.values() if p.enabled_for(t))
         table.add_row(name, t.family, t.label, ",".join(t.arches), t.mock_chroot(), t.koji_target, t.dist,
                       str(t.eol or "-"), feats, built)
     return table

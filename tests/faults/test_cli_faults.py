@@ -62,6 +62,22 @@ def test_ci_matrix_known_arch_still_works(cli: Cli) -> None:
     assert entries and {e["arch"] for e in entries} == {"x86_64"}
 
 
+
+def test_targets_table_in_a_log_keeps_every_name_whole(cli: Cli) -> None:
+    """`invoke targets` into a pipe or CI log (not a terminal): rich used to cut the table to 80 columns
+    ("fedo…"); every target, mock chroot, koji target and package name must be there whole."""
+    from tooling import model
+
+    res = cli("targets", extra_env={"COLUMNS": ""})
+    assert res.code == 0, str(res)
+    words = set(res.stdout.replace("│", " ").split())
+    matrix = model.load()
+    for t in matrix.targets.values():
+        assert {t.name, t.mock_chroot(), t.koji_target} <= words, t.name
+        assert {p.name for p in matrix.packages.values() if p.enabled_for(t)} <= words, t.name
+    assert "…" not in res.stdout
+
+
 # ---------------------------------------------------------------- data files
 
 
