@@ -93,16 +93,18 @@ def rpm_placeholders(paths: Iterable[Path]) -> list[Placeholder]:
 
 
 def refuse_placeholders(found: Sequence[Placeholder], step: str) -> None:
-    """Raise one error naming the first placeholder (and how many more) for the release ``step``."""
+    """Raise one error naming the first placeholder (and how many more) for the release ``step``; the
+    hint says what to do about each kind found."""
     if not found:
         return
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    first = found[0]
-    if first.field == "changelog":
-        hint = ("sign the release's changelog entry with your identity (RPM_PACKAGER or %packager, as "
-                "`invoke new-version` does); placeholders are fine for local and scratch builds")
-    else:
-        hint = (f"set `home` in specs/{TARGETS_FILE} to the project's public page (package.toml url = "
-                "\"{home}/...\"), or the package's own upstream URL; placeholders are fine for local and "
-                "scratch builds")
-    raise ForkliftError(f"{step}: {first}{more}", hint=hint)
+    kinds = {p.field == "changelog" for p in found}
+    fixes = []
+    if False in kinds:
+        fixes.append(f"set `home` in specs/{TARGETS_FILE} to the project's public page (package.toml url = "
+                     "\"{home}/...\"), or the package's own upstream URL")
+    if True in kinds:
+        fixes.append("sign the release's changelog entry with your identity (RPM_PACKAGER or %packager, as "
+                     "`invoke new-version` does)")
+    hint = "; ".join(fixes) + "; placeholders are fine for local and scratch builds"
+    raise ForkliftError(f"{step}: {found[0]}{more}", hint=hint)
