@@ -134,6 +134,30 @@ def test_publish_with_another_key_than_the_one_that_signed(signed: Path, tmp_pat
     assert_user_error(res, "signed with another key than", keys.other.fingerprint[-16:])
 
 
+def test_publish_stable_refuses_a_placeholder_and_publishes_nothing(tmp_path: Path, rpms_dir: Path,
+                                                                      keys: Keys) -> None:
+    from tests.release.conftest import build_rpm
+
+    b = tmp_path / "build"
+    make_repo(b, [rpms_dir / "fkone-1.0-1.noarch.rpm",
+                  build_rpm(tmp_path, "fkhome", url="https://forklift.example.org/fkhome")])
+    cfg = gpg.key_config(None, environ=ci_env(keys.good), config=Path("/nonexistent/signing.toml"))
+    sign.sign_repo(b, TARGET, cfg)
+    res = invoke("publish", "--build-dir", str(b), "--dest", str(tmp_path / "dest"), tmp=tmp_path,
+                 env=ci_env(keys.good))
+    out = res.stdout + res.stderr
+    assert res.returncode == 1 and "Traceback" not in out, out
+    error, hint = [line for line in res.stderr.splitlines() if line.strip()]
+    assert error.startswith("error: publish --channel stable of ") and "fkhome-1.0-1.noarch.rpm: URL " \
+        "'https://forklift.example.org/fkhome' is a placeholder (example.org is a reserved domain)" in error, error
+    assert hint.strip().startswith("hint: set `home` in specs/targets.toml"), hint
+    assert not (tmp_path / "dest").exists()
+    # the test channel is not a release: it takes the same repository
+    res = invoke("publish", "--build-dir", str(b), "--dest", str(tmp_path / "dest"), "--channel", "test",
+                 tmp=tmp_path, env=ci_env(keys.good))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 # ---------------------------------------------------------------------------- release-report
 
 
