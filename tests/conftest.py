@@ -52,3 +52,36 @@ def _tmpfs_trees_of_test_builds(tmp_path_factory: pytest.TempPathFactory) -> Ite
         owner = scratch.owner(d)
         if owner is not None and owner.is_relative_to(base):
             shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _gpg_agents_of_test_homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """dnf (gpgme) starts a gpg-agent for every key ring it imports a repository key into, and the release
+    and smoke tests' own gpg homes start more: stop those whose --homedir is under this session's temp."""
+    yield
+    import subprocess
+
+    base = str(tmp_path_factory.getbasetemp().resolve())
+    for homedir in _gpg_agent_homedirs():
+        if homedir == base or homedir.startswith(base + os.sep):
+            subprocess.run(["gpgconf", "--homedir", homedir, "--kill", "gpg-agent"], capture_output=True,
+                           check=False, timeout=30)
+
+
+def _gpg_agent_homedirs() -> set[str]:
+    """--homedir of every gpg-agent of this user (from /proc)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and Path(argv[0].decode(errors="replace")).name == "gpg-agent" and b"--homedir" in argv:
+            i = argv.index(b"--homedir")
+            if i + 1 < len(argv):
+                found.add(os.path.realpath(argv[i + 1].decode(errors="replace")))
+    return found

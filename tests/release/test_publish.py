@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -106,16 +107,29 @@ def test_killed_half_way_leaves_the_previous_tree_serving(signed_build: Path, ke
     code = ("import sys; from pathlib import Path; from tooling import model; from tooling.release import gpg, publish; "
             "publish.publish(Path(sys.argv[1]), model.load().targets[sys.argv[2]], Path(sys.argv[3]), 'stable', "
             "gpg.key_config())")
+    homes_before = set(Path(tempfile.gettempdir()).glob(gpg.SCRATCH_PREFIX + "*"))
     proc = subprocess.run([str(REPO_ROOT / ".venv/bin/python"), "-c", code, str(signed_build), TARGET, str(dest)],
                           env={**os.environ, **ci_env(keys.good), atomic.FAULT_ENV: step}, cwd=REPO_ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr
     assert os.readlink(channel(dest)) == ".stable.d/1"
     assert tree_state(channel(dest).resolve()) == serving
-    # the next publish removes the dead run's staging directory and completes
+    # the killed run left its signing home (a copy of the secret key) and its gpg-agent behind
+    left = set(Path(tempfile.gettempdir()).glob(gpg.SCRATCH_PREFIX + "*")) - homes_before
+    assert len(left) == 1 and list((next(iter(left)) / "home" / "private-keys-v1.d").glob("*.key")), left
+    home = str(next(iter(left)) / "home")
+    assert home in _agent_homes()
+    # the next publish removes the dead run's staging directory and signing home, stops its agent, completes
     res = publish.publish(signed_build, target, dest, "stable", cfg(keys))
     assert res[0].changed and "fkone-1.1-1.noarch.rpm" in res[0].files
     assert not list((channel(dest).parent / ".stable.d").glob("staging-*"))
+    assert not any(p.exists() for p in left) and home not in _agent_homes()
+
+
+def _agent_homes() -> set[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return {line.split("--homedir ", 1)[1].split()[0] for line in out.splitlines()
+            if line.startswith("gpg-agent") and "--homedir " in line}
 
 
 def test_refuses_an_unsigned_repository(tmp_path: Path, rpms_dir: Path, keys: Keys, target: model.Target) -> None:

@@ -254,6 +254,40 @@ def _kill_agent(home: Path) -> None:
         run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
 
 
+SCRATCH_PREFIX = "fk-gpg-"  # the signer's throw-away GnuPG homes, in the temp directory
+_OWNER_FILE = "owner"  # "<pid> <process start time>" of the run that made it
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time (clock ticks since boot) of a live process, None when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+
+
+def sweep_dead_homes(tmpdir: Path | None = None) -> list[Path]:
+    """Remove the throw-away GnuPG homes of signing runs that died without cleaning up (SIGKILL, power
+    loss): they hold a copy of the secret key and keep a gpg-agent running. Only this user's, and only
+    those whose owner process is gone."""
+    removed = []
+    for d in sorted((tmpdir or Path(tempfile.gettempdir())).glob(SCRATCH_PREFIX + "*")):
+        try:
+            if d.is_symlink() or not d.is_dir() or d.stat().st_uid != os.getuid():
+                continue
+            pid_text, start = (d / _OWNER_FILE).read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue  # not ours, or not one this version made
+        if _process_start(pid) == start:
+            continue  # its run is still going
+        _kill_agent(d / "home")
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
+
+
 @contextlib.contextmanager
 def open_signer(cfg: KeyConfig, now: float | None = None) -> Iterator[Signer]:
     """A checked Signer for the configured key (probe signature done). For a key file, a throw-away
@@ -271,9 +305,11 @@ def open_signer(cfg: KeyConfig, now: float | None = None) -> Iterator[Signer]:
             raise ForkliftError(f"${ENV_PASSPHRASE_FILE} {cfg.passphrase_file}: cannot read it ({exc})") from None
         register(secret)
         passphrase_file = cfg.passphrase_file
+    sweep_dead_homes()
     # short path: gpg-agent's socket lives in the home and socket paths are limited to 107 bytes
-    scratch = Path(tempfile.mkdtemp(prefix="fk-gpg-"))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
     os.chmod(scratch, 0o700)
+    (scratch / _OWNER_FILE).write_text(f"{os.getpid()} {_process_start(os.getpid())}\n")
     home: Path | None = cfg.gnupghome
     try:
         if cfg.key_file is not None:
