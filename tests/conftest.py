@@ -62,13 +62,13 @@ def _gpg_agents_of_test_homes(tmp_path_factory: pytest.TempPathFactory) -> Itera
     import subprocess
 
     base = str(tmp_path_factory.getbasetemp().resolve())
-    for homedir in _gpg_agent_homedirs():
+    for homedir in gpg_agent_homedirs():
         if homedir == base or homedir.startswith(base + os.sep):
             subprocess.run(["gpgconf", "--homedir", homedir, "--kill", "gpg-agent"], capture_output=True,
                            check=False, timeout=30)
 
 
-def _gpg_agent_homedirs() -> set[str]:
+def gpg_agent_homedirs() -> set[str]:
     """--homedir of every gpg-agent of this user (from /proc)."""
     found = set()
     for proc in Path("/proc").iterdir():

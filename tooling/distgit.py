@@ -220,15 +220,11 @@ class Content:
     author: tuple[str, str] | None  # (name, email) from the changelog entry
 
 
-_ENTRY = re.compile(r"^\*\s+\w{3}\s+\w{3}\s+\d{1,2}\s+\d{4}\s+(?P<name>.+?)\s+<(?P<email>[^>]+)>\s*(?:-\s*(?P<evr>\S+))?")
-
-
 def commit_message(package: Package, target: Target) -> tuple[str, tuple[str, str] | None]:
     """Subject and body from the newest %changelog entry; its author."""
     lines = package.changelog.strip().splitlines()
     if not lines:
         return f"{package.name} {package.evr}\n\nRendered by Forklift for {target.name}.\n", None
-    m = _ENTRY.match(lines[0])
     entry: list[str] = []
     for line in lines[1:]:
         if line.startswith("* "):
@@ -245,7 +241,7 @@ def commit_message(package: Package, target: Target) -> tuple[str, tuple[str, st
     body = "\n".join(entry).strip()
     message = f"{subject}\n\n{body}\n\n{package.name} {package.evr} ({target.distgit_branch}), rendered by Forklift " \
               f"for {target.name}.\n"
-    return message, ((m["name"], m["email"]) if m else None)
+    return message, package.changelog_author
 
 
 def content(matrix: Matrix, target: Target, package: Package) -> Content:

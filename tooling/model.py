@@ -32,6 +32,9 @@ FAMILIES = ("fedora", "el")
 DISTROS = ("fedora", "centos-stream", "rhel")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+._-]*$")
 _VERSION = re.compile(r"^[A-Za-z0-9._+~^]+$")
+# a %changelog entry's header: "* Tue Dec 01 2026 Full Name <mail> - EVR"
+_CHANGELOG_ENTRY = re.compile(
+    r"^\*\s+\w{3}\s+\w{3}\s+\d{1,2}\s+\d{4}\s+(?P<name>.+?)\s+<(?P<email>[^>]+)>\s*(?:-\s*(?P<evr>\S+))?")
 
 T = TypeVar("T")
 
@@ -160,6 +163,13 @@ class Package:
     def evr(self) -> str:
         prefix = f"{self.epoch}:" if self.epoch is not None else ""
         return f"{prefix}{self.version}-{self.release}"
+
+    @property
+    def changelog_author(self) -> tuple[str, str] | None:
+        """(name, email) of the newest %changelog entry; None when its header does not parse."""
+        lines = self.changelog.strip().splitlines()
+        m = _CHANGELOG_ENTRY.match(lines[0]) if lines else None
+        return (m["name"], m["email"]) if m else None
 
     def enabled_for(self, target: Target) -> bool:
         for cond in self.enabled_when:

@@ -243,14 +243,20 @@ def terminate(proc: subprocess.Popen[str] | subprocess.Popen[bytes], grace: floa
         time.sleep(0.05)
 
 
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name: [0] is the state (field 3 of proc(5)),
+    [2] the process group, [19] the start time. None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _group_running(pgid: int) -> bool:
     """Whether a process of group ``pgid`` still runs (zombies, which wait for their parent, do not count)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+    for proc in Path("/proc").glob("[0-9]*"):
+        fields = proc_stat(proc.name)  # None: gone meanwhile
+        if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
             return True
     return False
 

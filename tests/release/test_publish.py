@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import gpg_agent_homedirs
 from tests.release.conftest import TARGET, Keys, build_rpm, ci_env, make_repo, tree_state
 from tooling import model
 from tooling.errors import ForkliftError
@@ -117,19 +118,13 @@ def test_killed_half_way_leaves_the_previous_tree_serving(signed_build: Path, ke
     # the killed run left its signing home (a copy of the secret key) and its gpg-agent behind
     left = set(Path(tempfile.gettempdir()).glob(gpg.SCRATCH_PREFIX + "*")) - homes_before
     assert len(left) == 1 and list((next(iter(left)) / "home" / "private-keys-v1.d").glob("*.key")), left
-    home = str(next(iter(left)) / "home")
-    assert home in _agent_homes()
+    home = os.path.realpath(next(iter(left)) / "home")
+    assert home in gpg_agent_homedirs()
     # the next publish removes the dead run's staging directory and signing home, stops its agent, completes
     res = publish.publish(signed_build, target, dest, "stable", cfg(keys))
     assert res[0].changed and "fkone-1.1-1.noarch.rpm" in res[0].files
     assert not list((channel(dest).parent / ".stable.d").glob("staging-*"))
-    assert not any(p.exists() for p in left) and home not in _agent_homes()
-
-
-def _agent_homes() -> set[str]:
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return {line.split("--homedir ", 1)[1].split()[0] for line in out.splitlines()
-            if line.startswith("gpg-agent") and "--homedir " in line}
+    assert not any(p.exists() for p in left) and home not in gpg_agent_homedirs()
 
 
 def test_refuses_an_unsigned_repository(tmp_path: Path, rpms_dir: Path, keys: Keys, target: model.Target) -> None:

@@ -36,6 +36,7 @@ from tooling.koji.session import (
 from tooling.koji.watch import TaskTree, Watcher
 from tooling.model import Matrix
 from tooling.redact import redact
+from tooling.release import rpminfo
 from tooling.release.placeholders import refuse_placeholders, rpm_placeholders
 
 log = logging.getLogger("forklift.koji")
@@ -107,7 +108,8 @@ def koji_build(matrix: Matrix, target: str, packages: list[str], *, scratch: boo
                          known=matrix.packages)
     layers = layer_srpms(infos, scratch=scratch, nowait=nowait)
     if not scratch:
-        refuse_placeholders(rpm_placeholders([i.path for i in infos]), f"koji-build of {target} (not --scratch)")
+        refuse_placeholders(rpm_placeholders(rpminfo.info(i.path) for i in infos),
+                            f"koji-build of {target} (not --scratch)")
     prof = load_profile(profile)
     poll = prof.poll_interval if poll_interval is None else poll_interval
     upload_dir = unique_path("cli-build")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tooling.errors import ForkliftError
 from tooling.redact import register
-from tooling.run import CommandError, run
+from tooling.run import CommandError, proc_stat, run
 
 ENV_KEY_ID = "FORKLIFT_GPG_KEY_ID"
 ENV_KEY_FILE = "FORKLIFT_GPG_KEY_FILE"
@@ -260,11 +260,8 @@ _OWNER_FILE = "owner"  # "<pid> <process start time>" of the run that made it
 
 def _process_start(pid: int) -> str | None:
     """The start time (clock ticks since boot) of a live process, None when there is none."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the command name
+    fields = proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def sweep_dead_homes(tmpdir: Path | None = None) -> list[Path]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from tooling.errors import ForkliftError
 from tooling.model import TARGETS_FILE, Package
+from tooling.release.rpminfo import RpmInfo
 
 _RESERVED_DOMAINS = ("example.com", "example.net", "example.org")
 _RESERVED_TLDS = ("example", "invalid", "test", "localhost")
@@ -64,31 +64,22 @@ def package_placeholders(packages: Iterable[Package]) -> list[Placeholder]:
     for pkg in packages:
         if found := url_placeholder(str(pkg.directory / "package.toml"), "url", pkg.url):
             out.append(found)
-        first = pkg.changelog.splitlines()[0].removeprefix("* ")
-        author = first.split(" ", 4)[-1] if first.count(" ") >= 4 else first  # drop "Tue Dec 01 2026"
-        if found := identity_placeholder(str(pkg.directory / "changelog"), author):
+        # the entry's "Name <mail>"; a header that does not parse is searched whole for a mail address
+        author = pkg.changelog_author
+        who = f"{author[0]} <{author[1]}>" if author else pkg.changelog.strip().splitlines()[0]
+        if found := identity_placeholder(str(pkg.directory / "changelog"), who):
             out.append(found)
     return out
 
 
-def rpm_placeholders(paths: Iterable[Path]) -> list[Placeholder]:
+def rpm_placeholders(infos: Iterable[RpmInfo]) -> list[Placeholder]:
     """What built (S)RPMs carry: the URL tag and the newest %changelog entry's name."""
-    import rpm
-
-    from tooling.release.rpminfo import read_header
-
     out: list[Placeholder] = []
-    for path in paths:
-        hdr = read_header(path)
-        url = hdr[rpm.RPMTAG_URL] or ""
-        url = url.decode() if isinstance(url, bytes) else str(url)
-        if url and (found := url_placeholder(path.name, "URL", url)):
+    for info in infos:
+        if info.url and (found := url_placeholder(info.path.name, "URL", info.url)):
             out.append(found)
-        names = hdr[rpm.RPMTAG_CHANGELOGNAME] or []
-        if names:
-            name = names[0].decode() if isinstance(names[0], bytes) else str(names[0])
-            if found := identity_placeholder(path.name, name):
-                out.append(found)
+        if info.changelog and (found := identity_placeholder(info.path.name, info.changelog[0].author)):
+            out.append(found)
     return out
 
 

@@ -120,12 +120,9 @@ class ChannelResult:
     changed: bool
 
 
-def _entries(paths: Sequence[Path]) -> list[Entry]:
-    out = []
-    for p in paths:
-        i = rpminfo.info(p)
-        out.append(Entry(p.name, i.name, i.arch, (str(i.epoch or 0), i.version, i.release), rpminfo.sha256(p), p))
-    return out
+def _entries(infos: Sequence[rpminfo.RpmInfo]) -> list[Entry]:
+    return [Entry(i.path.name, i.name, i.arch, (str(i.epoch or 0), i.version, i.release), rpminfo.sha256(i.path),
+                  i.path) for i in infos]
 
 
 def _current_manifest(cur: Path | None) -> dict[str, object] | None:
@@ -159,8 +156,9 @@ def publish(build_dir: Path, target: Target, dest: Path, channel: str, cfg: gpg.
     rpms = sorted(p for p in src.glob("*.rpm") if not p.name.endswith(".src.rpm"))
     if not rpms:
         raise ForkliftError(f"{link}: the repository holds no binary RPMs: run invoke build -t {target.name} first")
+    infos = [rpminfo.info(p) for p in rpms]  # read once: the placeholder check and the entries
     if channel == "stable" and not allow_placeholders:
-        refuse_placeholders(rpm_placeholders(rpms), f"publish --channel stable of {link}")
+        refuse_placeholders(rpm_placeholders(infos), f"publish --channel stable of {link}")
     exported = (src / KEY_FILE).read_bytes()
     verdicts = gpg.verify_rpms(rpms, exported)
     for path, verdict in sorted(verdicts.items()):
@@ -168,7 +166,7 @@ def publish(build_dir: Path, target: Target, dest: Path, channel: str, cfg: gpg.
             what = {"unsigned": "is not signed", "other-key": "is signed by another key",
                     "bad": "does not verify (corrupt or tampered with)"}[verdict]
             raise ForkliftError(f"{path.name} in {link} {what}: run invoke sign -t {target.name}")
-    incoming = _entries(rpms)
+    incoming = _entries(infos)
     dest.mkdir(parents=True, exist_ok=True)
     with _DestLock(dest), gpg.open_signer(cfg) as signer:
         public = signer.public_key()
@@ -221,7 +219,7 @@ def _write_if_changed(path: Path, data: bytes) -> None:
 
 def _publish_channel(link: Path, incoming: list[Entry], keep: int, signer: gpg.Signer) -> ChannelResult:
     cur = atomic.current(link)
-    current = _entries(sorted(cur.glob("*.rpm"))) if cur is not None else []
+    current = _entries([rpminfo.info(p) for p in sorted(cur.glob("*.rpm"))]) if cur is not None else []
     planned = plan_channel(current, incoming, keep)
     wanted = manifest(planned, signer.fingerprint)
     if _current_manifest(cur) == wanted and cur is not None and (cur / "repodata" / "repomd.xml.asc").is_file():
