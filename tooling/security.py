@@ -28,13 +28,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tooling.errors import DataError
 from tooling.model import Matrix, Package, _Table, read_toml
 
 SECURITY_FILE = "security.toml"
 STATUSES = ("patched", "fixed", "not-affected", "open")
-_TEST = re.compile(r"^\./[\w./-]+(:[^\s'\\]+)?$")
+_TEST = re.compile(r"^\./[\w./-]+(:[^\s'\\%]+)?$")
 _ID = re.compile(r"^(CVE-\d{4}-\d{4,}|GHSA(-[23456789cfghjmpqrvwx]{4}){3})$")
 
 
@@ -70,12 +71,21 @@ class Record:
 
     @property
     def check_tests(self) -> tuple[GoTest, ...]:
-        """What %check runs: every patched CVE's ``tests``, once, in order."""
-        seen: dict[str, None] = {}
+        """What %check runs: every patched CVE's ``tests``, one entry per Go package in order of first
+        mention (%check runs them in one ``go test``, whose -run applies to every package). A package
+        named whole once runs whole; otherwise its -run regexps are joined by ``|``."""
+        runs: dict[str, list[str] | None] = {}
         for c in self.by_status("patched"):
-            for t in c.tests:
-                seen.setdefault(t, None)
-        return tuple(GoTest.parse(t) for t in seen)
+            for text in c.tests:
+                t = GoTest.parse(text)
+                have = runs.setdefault(t.package, [])
+                if have is None:
+                    continue
+                if not t.run:
+                    runs[t.package] = None
+                elif t.run not in have:
+                    have.append(t.run)
+        return tuple(GoTest(pkg, "" if rs is None else "|".join(rs)) for pkg, rs in runs.items())
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,12 @@ class GoTest:
     def parse(cls, text: str) -> GoTest:
         package, _, run = text.partition(":")
         return cls(package, run)
+
+    @property
+    def directory(self) -> str:
+        """The package's directory relative to the source tree, as go test's run directory ends:
+        ``./pkg/archive`` -> ``/pkg/archive``."""
+        return self.package[1:].rstrip("/")
 
 
 def load(package: Package) -> Record | None:
@@ -114,12 +130,30 @@ def load(package: Package) -> Record | None:
     for i, raw in enumerate(doc.get("cve", list, [])):
         cves.append(_load_cve(_Table(path, f"cve[{i}]", raw), package, patch_files, seen))
     doc.no_unknown()
+    _check_joinable(path, cves)
     return Record(
         package=package.name, line=line, reviewed=reviewed, notes=notes.strip(), cves=tuple(cves),
         remote_patches=tuple((p.file, p.source.url or "") for p in package.patches if p.source is not None),
         local_patches=tuple(p.file for p in package.patches if p.source is None),
         not_carried=tuple(not_carried),
     )
+
+
+def _check_joinable(path: Path, cves: list[Cve]) -> None:
+    """Two -run regexps of one package are joined with ``|`` (Record.check_tests); go test splits a
+    -run regexp at ``/`` into subtest levels, so a subtest pattern cannot be joined with another."""
+    runs: dict[str, list[tuple[int, str]]] = {}
+    for i, c in enumerate(cves):
+        for t in map(GoTest.parse, c.tests):
+            if t.run:
+                runs.setdefault(t.package, []).append((i, t.run))
+    for pkg, found in runs.items():
+        distinct = {r for _, r in found}
+        if len(distinct) > 1 and any("/" in r for r in distinct):
+            i = next(i for i, r in found if "/" in r)
+            raise DataError(path, f"cve[{i}].tests", f"{pkg}: a subtest -run regexp cannot be joined with the "
+                            f"package's other selections ({' '.join(sorted(distinct))})",
+                            hint="select the package's tests with one regexp, or with top-level test names only")
 
 
 def _load_cve(t: _Table, package: Package, patch_files: set[str], seen: set[str]) -> Cve:
