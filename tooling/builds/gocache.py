@@ -17,6 +17,11 @@ second checkout finds the cache of the first.
 - mock builder: the root's ``go-build`` is bind-mounted at :data:`CHROOT_MOUNT`, and
   :func:`chroot_snippet` (run before %build, %install and %check through rpm's
   ``__spec_*_pre`` macros) picks the directory of the chroot's own toolchain the same way.
+
+Both builders also run the Go tools with :data:`GOGC` (unless the user set GOGC): the
+compiler and the linker collect garbage less often. It changes no output; measured on the
+engine with a warm cache, 8 % less CPU per build for 6 % more peak memory in its largest link
+(docs/build.md). koji builds run with the builder's own environment and do not get it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from pathlib import Path
 from tooling.run import run
 
 CHROOT_MOUNT = "/builddir/.cache/forklift-go-build"
+# the Go garbage collector's target heap growth for builds (Go's default: 100)
+GOGC = "400"
 
 
 def cache_root() -> Path:
@@ -74,10 +81,25 @@ def host_gocache(path: str, root: Path | None = None) -> Path | None:
     return cache
 
 
+def build_env(env: dict[str, str], path: str, root: Path | None = None) -> list[str]:
+    """Set the Go build settings of a host build in ``env``; what was set, for the build's log."""
+    notes = []
+    cache = host_gocache(path, root)
+    if cache is not None:
+        env["GOCACHE"] = str(cache)
+        notes.append(f"Go build cache (GOCACHE): {cache}")
+        if not env.get("GOGC"):
+            env["GOGC"] = GOGC
+        notes.append(f"Go garbage collection (GOGC): {env['GOGC']}")
+    return notes
+
+
 def chroot_snippet(mount: str = CHROOT_MOUNT) -> str:
-    """Shell run inside a chroot before a build stage: GOCACHE for the chroot's own toolchain."""
+    """Shell run inside a chroot before a build stage: GOCACHE for the chroot's own toolchain,
+    and GOGC."""
     return (
         "if command -v go >/dev/null 2>&1 && [ -d " + mount + " ]; then "
         "GOCACHE=" + mount + "/$(go env GOVERSION)-$(go env GOOS)-$(go env GOARCH)-"
-        "$(sha256sum \"$(go env GOTOOLDIR)/compile\" | cut -c1-12); export GOCACHE; fi"
+        "$(sha256sum \"$(go env GOTOOLDIR)/compile\" | cut -c1-12); export GOCACHE; "
+        "GOGC=${GOGC:-" + GOGC + "}; export GOGC; fi"
     )

@@ -35,7 +35,7 @@ from typing import Any
 from rich.console import Console
 
 from tooling import repo
-from tooling.builds import plan, scratch
+from tooling.builds import linkcache, plan, scratch
 from tooling.builds.builders import Builder, BuildResult, Job, binary_rpms
 from tooling.builds.cache import BuildCache, HashMemo, build_key
 from tooling.builds.lock import BuildLock
@@ -243,9 +243,12 @@ def run_build(
         if dry_run:
             _print_plan(out, nodes, by_target)
         else:
+            work_root = work.root if work is not None else build_dir / "work"
             try:
-                _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix, times,
-                         work.root if work is not None else build_dir / "work")
+                try:
+                    _execute(nodes, chosen, build_dir, cache, memo, jobs, force, out, matrix, times, work_root)
+                finally:
+                    linkcache.remove(build_dir)  # valid for this run only
                 if work is not None:
                     scratch.tidy(work)
             except ForkliftError:  # interrupted: still say what happened, in the table and the report
@@ -340,6 +343,8 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     pending = dict(nodes)
     settings = dict(builder.settings())
     host_macros = host_compat_macros(matrix.root) if builder.name == "rpmbuild" else None
+    # host builds share their Go links within this run (tooling/builds/linkcache.py)
+    link_cache = linkcache.root(build_dir) if builder.name == "rpmbuild" and linkcache.enabled() else None
     # longest remaining chain first, by the build times of earlier runs (plan.critical_path)
     deps = {nid: [(nid[0], d) for d in node.deps if (nid[0], d) in nodes] for nid, node in nodes.items()}
     priority = plan.critical_path(deps, plan.estimated_costs(nodes, cache.durations()))
@@ -364,7 +369,13 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                 changed = True
                 while changed:
                     changed = False
-                    for nid in [n for n in order if n in pending]:
+                    candidates = [n for n in order if n in pending]
+                    if link_cache is not None:
+                        # a package already building for another target goes after other ready work:
+                        # started once that build is done, it keeps the links it made (linkcache.py)
+                        busy = {node.id[1] for node, _ in running.values()}
+                        candidates.sort(key=lambda n: n[1] in busy)
+                    for nid in candidates:
                         node = pending[nid]
                         tname = nid[0]
                         dep_ids = [(tname, d) for d in node.deps]
@@ -403,7 +414,8 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                             continue
                         job = Job(target=node.prepared.target, srpm=node.prepared.info, resultdir=node.resultdir,
                                   repo_dir=repo_dir, workdir=work_root / tname / nid[1],
-                                  uniqueext=nid[1] if jobs > 1 else None, host_macros=host_macros)
+                                  uniqueext=nid[1] if jobs > 1 else None, host_macros=host_macros,
+                                  link_cache=link_cache)
                         if job.workdir.exists():
                             shutil.rmtree(job.workdir)
                         cache.drop(*nid)
@@ -413,6 +425,8 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
                         running[pool.submit(_timed_build, builder, job, timing, submitted)] = (node, submitted)
                         del pending[nid]
                         changed = True
+                        if link_cache is not None:
+                            break  # order the rest again, with this package now building
                 if not running and not publishing:
                     if pending:
                         stuck = ", ".join(f"{t}/{p}" for t, p in sorted(pending))

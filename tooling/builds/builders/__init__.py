@@ -34,6 +34,7 @@ class Job:
     workdir: Path  # private scratch space of this job
     uniqueext: str | None = None  # set when builds of one chroot run side by side
     host_macros: Path | None = None  # macros for builds on a non-Fedora host (rpmbuild only)
+    link_cache: Path | None = None  # this run's Go link cache (rpmbuild only; tooling/builds/linkcache.py)
 
 
 @dataclass

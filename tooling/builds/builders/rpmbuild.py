@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tooling.builds import gocache, linkcache
 from tooling.builds.builders import BuildResult, Job, binary_rpms, hw_info, log_tail, state
-from tooling.builds.gocache import host_gocache
 from tooling.builds.plan import dep_name
 from tooling.errors import ForkliftError
 from tooling.run import CommandError, run
@@ -201,13 +201,12 @@ class RpmbuildBuilder:
         # the venv's bin (a Go toolchain from PyPI lives there) comes first
         env["PATH"] = os.pathsep.join([str(Path(sys.prefix) / "bin"), env.get("PATH", "")])
         env.update({"LANG": "C.UTF-8", "TZ": "UTC"})
-        # one Go build cache per toolchain, shared by every target and checkout (tooling/builds/gocache.py)
-        gocache = host_gocache(env["PATH"])
-        if gocache is not None:
-            env["GOCACHE"] = str(gocache)
-            lines.append(f"Go build cache (GOCACHE): {gocache}")
+        # one Go build cache per toolchain, shared by every target and checkout, and GOGC
+        # (tooling/builds/gocache.py)
+        lines += gocache.build_env(env, env["PATH"])
         providers, requires = _providers(repo.packages(job.repo_dir))
         installed: list[str] = []
+        internal: list[str] = []  # RPM files of the local repo unpacked into the sysroot
         missing: list[str] = []
         rpm_host = _rpm_host()
         table = {} if rpm_host else _load_table()
@@ -219,6 +218,7 @@ class RpmbuildBuilder:
                     if pkg.name not in installed:
                         _unpack(pkg, sysroot)
                         installed.append(pkg.name)
+                        internal.append(pkg.name)
                         lines.append(f"  {req}: internal, {pkg.name} unpacked into the sysroot")
                 continue
             if rpm_host:
@@ -234,6 +234,10 @@ class RpmbuildBuilder:
                 lines.append(f"No matching package to install: '{req}'")
         if installed and sysroot.exists():
             _sysroot_env(env, sysroot)
+        if job.link_cache is not None:
+            # Go links shared by the jobs of this run (tooling/builds/linkcache.py), apart per set of
+            # internal build dependencies (their libraries are this target's)
+            lines += linkcache.setup(env, job.link_cache, job.srpm.name, internal)
         root_log.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return env, installed, missing
 
