@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 
 from tooling import model  # noqa: E402
-from tooling.builds import pipeline  # noqa: E402
+from tooling.builds import gocache, pipeline  # noqa: E402
 
 
 def _quiet() -> Console:
@@ -354,7 +354,7 @@ def overhead(mirrors: list[str]) -> None:
                    VERSION=engine.version, DOCKER_BUILDTAGS="seccomp selinux journald",
                    DOCKER_DEBUG="1", DOCKER_LDFLAGS="-compressdwarf=false -B gobuildid", GOFLAGS="-mod=vendor",
                    PATH=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}",
-                   GOCACHE=str(work / "gocache-bare"))
+                   GOCACHE=str(work / "gocache-bare"), GOGC=gocache.GOGC)  # the builders' Go settings
         tini = next(Path(m.split(":", 1)[-1]) for m in mirrors) / "tini-0.19.0.tar.gz"
         with tarfile.open(tini) as tf:
             tf.extractall(work)

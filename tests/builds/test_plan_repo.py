@@ -114,3 +114,9 @@ def test_estimated_costs_fall_back_to_the_package_then_the_median() -> None:
         ("rhel-9", "selinux"): 80.0,  # never built: the median of what was (2, 30, 80, 100)
     }
     assert plan.estimated_costs(jobs, {}) == dict.fromkeys(jobs, 1.0)
+    # a first run: the SRPM sizes rank the jobs; any history wins over them
+    sizes = {("fedora-45", "engine"): 15_000_000, ("rhel-9", "engine"): 14_999_000, ("rhel-9", "selinux"): 20_000}
+    first = plan.estimated_costs(jobs, {}, sizes)
+    assert first[("rhel-9", "engine")] > first[("rhel-9", "selinux")] > 0
+    assert first[("rhel-9", "engine")] == first[("fedora-45", "engine")]  # one package's targets tie
+    assert plan.estimated_costs(jobs, history, sizes)[("rhel-9", "selinux")] == 80.0

@@ -333,6 +333,13 @@ def _print_plan(out: Console, nodes: dict[tuple[str, str], Node], by_target: dic
                 node.record.status = "planned"
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Path, cache: BuildCache,
              memo: HashMemo, jobs: int, force: bool, out: Console, matrix: Matrix,
              times: dict[tuple[str, str], JobTiming], work_root: Path) -> None:
@@ -347,7 +354,8 @@ def _execute(nodes: dict[tuple[str, str], Node], builder: Builder, build_dir: Pa
     link_cache = linkcache.root(build_dir) if builder.name == "rpmbuild" and linkcache.enabled() else None
     # longest remaining chain first, by the build times of earlier runs (plan.critical_path)
     deps = {nid: [(nid[0], d) for d in node.deps if (nid[0], d) in nodes] for nid, node in nodes.items()}
-    priority = plan.critical_path(deps, plan.estimated_costs(nodes, cache.durations()))
+    sizes = {nid: _size(node.prepared.info.path) for nid, node in nodes.items()}
+    priority = plan.critical_path(deps, plan.estimated_costs(nodes, cache.durations(), sizes))
     order = sorted(nodes, key=lambda nid: (-priority[nid], nid))
     durations: dict[tuple[str, str], float] = {}
     phase_start = time.monotonic()

@@ -247,10 +247,20 @@ def closure(deps: Mapping[str, tuple[str, ...]], wanted: Iterable[str]) -> set[s
     return out
 
 
-def estimated_costs(jobs: Iterable[JobId], history: Mapping[JobId, float]) -> dict[JobId, float]:
+def estimated_costs(jobs: Iterable[JobId], history: Mapping[JobId, float],
+                    sizes: Mapping[JobId, int] | None = None) -> dict[JobId, float]:
     """Each job's expected build time: its last recorded time, else that package's mean on other
-    targets, else the median of everything recorded (1.0 when nothing is)."""
+    targets, else the median of everything recorded. With nothing recorded at all (a first run),
+    the SRPMs' sizes rank the jobs (the larger sources build longer: the engine before containerd
+    before the CLI); without those, 1.0 each."""
+    jobs = list(jobs)
     known = [s for s in history.values() if s > 0]
+    if not known and sizes:
+        # per package (its largest SRPM), so the targets of one package tie and keep name order
+        largest: dict[str, int] = {}
+        for (_, package), size in sizes.items():
+            largest[package] = max(largest.get(package, 0), size)
+        return {job: largest.get(job[1], 0) / 1e6 or 1.0 for job in jobs}
     fallback = sorted(known)[len(known) // 2] if known else 1.0
     by_package: dict[str, list[float]] = {}
     for (_, package), seconds in history.items():
