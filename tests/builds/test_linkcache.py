@@ -71,6 +71,19 @@ def test_a_matching_link_is_kept_and_a_stale_one_replaced(tmp_path: Path) -> Non
     assert _run(fourth / "bin" / "fkgo") == "changed spicy"
 
 
+def test_a_failed_build_leaves_no_earlier_output_behind(tmp_path: Path) -> None:
+    """A build that fails after the earlier job's binary was put in place (here: it does not compile)
+    exits with Go's status and leaves no binary, as without the cache."""
+    cache, gocache = tmp_path / "linkcache", tmp_path / "gocache"
+    _build(_tree(tmp_path / "job1" / "BUILD", "hello"), tmp_path / "job1" / "BUILD", cache, gocache)
+    broken = _tree(tmp_path / "job2" / "BUILD", "hello")
+    (broken / "main.go").write_text((broken / "main.go").read_text() + "func broken( {\n")
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        _build(broken, tmp_path / "job2" / "BUILD", cache, gocache)
+    assert "syntax error" in err.value.stderr
+    assert not (broken / "bin" / "fkgo").exists()
+
+
 def test_other_go_commands_and_outputs_outside_the_tree_pass_through(tmp_path: Path) -> None:
     cache, gocache = tmp_path / "linkcache", tmp_path / "gocache"
     src = _tree(tmp_path / "BUILD", "hello")
