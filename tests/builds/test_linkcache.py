@@ -29,12 +29,16 @@ def _tree(top: Path, text: str) -> Path:
     return src
 
 
+def _env(top: Path, cache: Path, gocache: Path) -> dict[str, str]:
+    """A job's environment as the rpmbuild builder sets it up, rpm's RPM_BUILD_DIR included."""
+    return dict(os.environ, PATH=f"{linkcache.WRAPPER_DIR}{os.pathsep}{os.environ['PATH']}",
+                FORKLIFT_REAL_GO=go_binary(), FORKLIFT_LINK_CACHE_DIR=str(cache), RPM_BUILD_DIR=str(top),
+                GOCACHE=str(gocache), GOFLAGS="-trimpath", GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0")
+
+
 def _build(src: Path, top: Path, cache: Path, gocache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{linkcache.WRAPPER_DIR}{os.pathsep}{os.environ['PATH']}", FORKLIFT_REAL_GO=go_binary(),
-               FORKLIFT_LINK_CACHE_DIR=str(cache), RPM_BUILD_DIR=str(top), GOCACHE=str(gocache),
-               GOFLAGS="-trimpath", GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0")
-    return subprocess.run(["go", "build", *args, "-o", "bin/fkgo", "."], cwd=src, env=env, capture_output=True,
-                          text=True, check=True, timeout=300)
+    return subprocess.run(["go", "build", *args, "-o", "bin/fkgo", "."], cwd=src, env=_env(top, cache, gocache),
+                          capture_output=True, text=True, check=True, timeout=300)
 
 
 def _run(binary: Path) -> str:
@@ -87,9 +91,7 @@ def test_a_failed_build_leaves_no_earlier_output_behind(tmp_path: Path) -> None:
 def test_other_go_commands_and_outputs_outside_the_tree_pass_through(tmp_path: Path) -> None:
     cache, gocache = tmp_path / "linkcache", tmp_path / "gocache"
     src = _tree(tmp_path / "BUILD", "hello")
-    env = dict(os.environ, PATH=f"{linkcache.WRAPPER_DIR}{os.pathsep}{os.environ['PATH']}", FORKLIFT_REAL_GO=go_binary(),
-               FORKLIFT_LINK_CACHE_DIR=str(cache), RPM_BUILD_DIR=str(tmp_path / "BUILD"), GOCACHE=str(gocache),
-               GOFLAGS="-trimpath", GOTOOLCHAIN="local", GOPROXY="off", CGO_ENABLED="0")
+    env = _env(tmp_path / "BUILD", cache, gocache)
     version = subprocess.run(["go", "env", "GOVERSION"], env=env, capture_output=True, text=True, check=True)
     assert version.stdout.startswith("go1.")
     subprocess.run(["go", "build", "-o", str(tmp_path / "outside"), "."], cwd=src, env=env, check=True, timeout=300)
